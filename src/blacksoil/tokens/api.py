@@ -1,0 +1,73 @@
+"""HTTP for the token plane: OpenAI's ``/v1`` endpoints over :class:`Gateway`. No logic lives here.
+
+Bodies are parsed with orjson and validated once into the request models; the raw body is kept
+so upstream engines receive exactly what the client sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from blacksoil.core.http import JSONBytesResponse, parse, read_json
+from blacksoil.tokens.gateway import Gateway
+from blacksoil.tokens.sse import SSEResponse
+from blacksoil.tokens.types import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    EmbeddingRequest,
+    GenerationRequest,
+    Kind,
+)
+
+_REQUEST_BODY = {"requestBody": {"content": {"application/json": {}}, "required": True}}
+
+
+def router(gateway: Gateway) -> APIRouter:
+    api = APIRouter(prefix="/v1", tags=["tokens"])
+    keepalive_s = gateway.config.keepalive_s
+
+    async def generate(kind: Kind, params: ChatCompletionRequest | CompletionRequest, body: dict[str, Any]) -> Response:
+        request = GenerationRequest(kind, params, body)
+        if not params.stream:
+            return JSONBytesResponse(await gateway.generate(request))
+        chunks = await gateway.open_stream(request)
+        first = asyncio.ensure_future(anext(chunks))
+        await asyncio.wait((first,), timeout=keepalive_s)
+        if first.done():
+            error = first.exception()
+            if error is not None and not isinstance(error, StopAsyncIteration):
+                raise error  # it failed before any byte went out: a proper HTTP error
+        return SSEResponse(chunks, first, keepalive_s, [(b"x-request-id", request.request_id.encode())])
+
+    @api.post("/chat/completions", openapi_extra=_REQUEST_BODY, summary="Create a chat completion")
+    async def chat_completions(http: Request) -> Response:
+        body = await read_json(http)
+        return await generate("chat", parse(ChatCompletionRequest, body), body)
+
+    @api.post("/completions", openapi_extra=_REQUEST_BODY, summary="Create a text completion")
+    async def completions(http: Request) -> Response:
+        body = await read_json(http)
+        return await generate("completion", parse(CompletionRequest, body), body)
+
+    @api.post("/embeddings", openapi_extra=_REQUEST_BODY, summary="Create embeddings")
+    async def embeddings(http: Request) -> Response:
+        params = parse(EmbeddingRequest, await read_json(http))
+        return JSONBytesResponse(await gateway.embed(params))
+
+    @api.get("/models", summary="List the models this gateway serves")
+    async def models() -> Response:
+        data = [{"id": m.id, "object": "model", "created": m.created, "owned_by": m.owned_by} for m in gateway.models()]
+        return JSONBytesResponse({"object": "list", "data": data})
+
+    @api.get("/models/{model:path}", summary="Describe one model")
+    async def model(model: str) -> Response:
+        card = gateway.pool(model)
+        return JSONBytesResponse(
+            {"id": card.name, "object": "model", "created": card.created, "owned_by": card.owned_by}
+        )
+
+    return api

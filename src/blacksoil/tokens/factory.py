@@ -1,0 +1,32 @@
+"""Build a ready-to-start :class:`Gateway` from the token plane's config."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry
+
+from blacksoil.core.home import Home
+from blacksoil.tokens.backends import make_engine
+from blacksoil.tokens.breaker import CircuitBreaker
+from blacksoil.tokens.config import TokensConfig
+from blacksoil.tokens.gateway import Gateway
+from blacksoil.tokens.metrics import TokenMetrics
+from blacksoil.tokens.policies import make_policy
+from blacksoil.tokens.pool import ModelPool, Replica
+from blacksoil.tokens.weights import Progress
+
+
+def build_gateway(
+    config: TokensConfig, home: Home, registry: CollectorRegistry, progress: Progress | None = None
+) -> Gateway:
+    metrics = TokenMetrics(registry)
+    pools: dict[str, ModelPool] = {}
+    for model in config.models:
+        replicas = []
+        for index, replica_cfg in enumerate(model.replicas):
+            name = replica_cfg.name or f"{model.name}/{index}"
+            engine = make_engine(name, model.name, replica_cfg, config, home.root / "models", progress)
+            breaker = CircuitBreaker(config.breaker.failure_threshold, config.breaker.cooldown_s)
+            replica_metrics = metrics.for_replica(model.name, name, engine.queue_depth)
+            replicas.append(Replica(engine, breaker, replica_metrics))
+        pools[model.name] = ModelPool(model.name, model.owned_by, replicas, make_policy(config.balancer))
+    return Gateway(config, pools, metrics)

@@ -1,0 +1,192 @@
+"""The gateway: the token plane's core service, with no HTTP in it.
+
+It owns the model pools, runs the health loop, and turns a validated request into a response
+object or a stream of chunks, with timeouts, failover and metrics. ``api.py`` is a thin HTTP layer
+over it; another plane can use it in-process through the same methods.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Mapping
+from typing import TypeVar
+
+from blacksoil.core.ids import new_id
+from blacksoil.tokens.config import TokensConfig
+from blacksoil.tokens.engine import Engine
+from blacksoil.tokens.errors import ModelNotFoundError, UpstreamError, UpstreamTimeoutError
+from blacksoil.tokens.metrics import TokenMetrics
+from blacksoil.tokens.pool import ModelPool, Replica
+from blacksoil.tokens.types import Chunk, Completion, EmbeddingRequest, GenerationRequest, ModelCard
+
+T = TypeVar("T")
+
+
+class Gateway:
+    def __init__(self, config: TokensConfig, pools: Mapping[str, ModelPool], metrics: TokenMetrics) -> None:
+        self.config = config
+        self.pools = dict(pools)
+        self.metrics = metrics
+        self._health_task: asyncio.Task[None] | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        for engine in self._engines():
+            await engine.start()
+        self._health_task = asyncio.create_task(self._health_loop(), name="tokens-health")
+
+    async def close(self) -> None:
+        if self._health_task is not None:
+            self._health_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._health_task
+        for engine in self._engines():
+            await engine.close()
+
+    @property
+    def ready(self) -> bool:
+        return all(pool.ready for pool in self.pools.values())
+
+    def models(self) -> list[ModelCard]:
+        return [ModelCard(p.name, p.owned_by, p.created, len(p.replicas)) for p in self.pools.values()]
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def pool(self, model: str) -> ModelPool:
+        pool = self.pools.get(model)
+        if pool is None:
+            raise ModelNotFoundError(model, list(self.pools))
+        return pool
+
+    async def generate(self, request: GenerationRequest) -> Completion:
+        """A non-streaming chat or text completion."""
+        pool = self.pool(request.params.model)
+        request.request_id = request.request_id or new_id("req")
+        timeout = self.config.timeouts.total_s
+
+        async def call(replica: Replica) -> Completion:
+            return await _within(timeout, replica, replica.engine.generate(request))
+
+        replica, started, result = await pool.attempt(request, call)
+        result["model"] = pool.name
+        usage = result.get("usage") or {}
+        replica.metrics.tokens_in.inc(usage.get("prompt_tokens", 0))
+        replica.metrics.tokens_out.inc(usage.get("completion_tokens", 0))
+        replica.end(started)
+        return result
+
+    async def open_stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
+        """Start a streamed completion; return its chunks once a replica has accepted it.
+
+        Failures before this returns are retried on other replicas (when retryable) and raised;
+        failures after it are raised from the iterator.
+        """
+        pool = self.pool(request.params.model)
+        request.request_id = request.request_id or new_id("req")
+        timeout = self.config.timeouts.first_token_s
+
+        async def call(replica: Replica) -> AsyncIterator[Chunk]:
+            return await _within(timeout, replica, replica.engine.open_stream(request))
+
+        replica, started, chunks = await pool.attempt(request, call)
+        return self._relay(pool.name, replica, started, chunks, request.params.include_usage)
+
+    async def embed(self, request: EmbeddingRequest) -> dict[str, object]:
+        pool = self.pool(request.model)
+        timeout = self.config.timeouts.total_s
+
+        async def call(replica: Replica) -> dict[str, object]:
+            return await _within(timeout, replica, replica.engine.embed(request))
+
+        replica, started, result = await pool.attempt(None, call)
+        replica.end(started)
+        result["model"] = pool.name
+        return result
+
+    # -- internals -----------------------------------------------------------------------------
+
+    async def _relay(
+        self, model: str, replica: Replica, started: float, chunks: AsyncIterator[Chunk], want_usage: bool
+    ) -> AsyncIterator[Chunk]:
+        """Forward chunks as they arrive, enforcing timeouts and recording metrics."""
+        timeouts = self.config.timeouts
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeouts.total_s
+        first_at = last_at = 0.0
+        n_tokens = 0
+        usage = None
+        error: BaseException | None = None
+        try:
+            while True:
+                wait = timeouts.idle_s if n_tokens else timeouts.first_token_s
+                try:
+                    async with asyncio.timeout_at(min(deadline, loop.time() + wait)):
+                        chunk = await anext(chunks)
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    phase = "the next token" if n_tokens else "the first token"
+                    raise UpstreamTimeoutError(f"{replica.name}: no answer for {phase} within {wait:g}s") from None
+                chunk["model"] = model
+                if chunk.get("usage"):
+                    usage = chunk["usage"]
+                    if not chunk["choices"] and not want_usage:
+                        continue
+                if chunk["choices"]:
+                    last_at = time.perf_counter()
+                    if not n_tokens:
+                        first_at = last_at
+                        replica.metrics.ttft.observe(first_at - started)
+                    n_tokens += 1
+                yield chunk
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            await _close(chunks)
+            m = replica.metrics
+            if usage:
+                m.tokens_in.inc(usage.get("prompt_tokens", 0))
+                n_tokens = usage.get("completion_tokens", n_tokens)
+            m.tokens_out.inc(n_tokens)
+            if n_tokens > 1:
+                m.tpot.observe((last_at - first_at) / (n_tokens - 1))
+            replica.end(started, error if not isinstance(error, GeneratorExit) else asyncio.CancelledError())
+
+    def _engines(self) -> list[Engine]:
+        return [r.engine for p in self.pools.values() for r in p.replicas]
+
+    async def _health_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.health_interval_s)
+            replicas = [r for p in self.pools.values() for r in p.replicas]
+            await asyncio.gather(*(self._check(r) for r in replicas))
+
+    async def _check(self, replica: Replica) -> None:
+        try:
+            async with asyncio.timeout(self.config.timeouts.health_s):
+                await replica.engine.check_health()
+        except TimeoutError:
+            replica.set_health(False, f"health check timed out after {self.config.timeouts.health_s:g}s")
+        except UpstreamError as exc:
+            replica.set_health(False, exc.message)
+        else:
+            replica.set_health(True)
+
+
+async def _within(seconds: float, replica: Replica, work: Awaitable[T]) -> T:
+    """Await ``work`` with a deadline; a timeout becomes an UpstreamTimeoutError naming the replica."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await work
+    except TimeoutError:
+        raise UpstreamTimeoutError(f"{replica.name}: no answer within {seconds:g}s") from None
+
+
+async def _close(chunks: AsyncIterator[Chunk]) -> None:
+    aclose = getattr(chunks, "aclose", None)
+    if aclose is not None:
+        await aclose()
