@@ -172,6 +172,7 @@ class EmbeddedEngine(Engine):
             temperature=DEFAULT_TEMPERATURE if params.temperature is None else params.temperature,
             top_p=DEFAULT_TOP_P if params.top_p is None else params.top_p,
             seed=params.seed,
+            reproducible=params.seed is not None or params.temperature == 0,
             presence_penalty=params.presence_penalty or 0.0,
             frequency_penalty=params.frequency_penalty or 0.0,
         )

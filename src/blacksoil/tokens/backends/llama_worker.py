@@ -37,6 +37,9 @@ class Job:
     seed: int | None = None
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
+    reproducible: bool = False
+    """Prefill from scratch instead of reusing the cached prefix of the previous request: llama.cpp's
+    logits differ in the last bits between batch sizes, enough to flip a greedy or seeded choice."""
     strip_leading: bool = False
     """Drop whitespace before the first visible text (the space after ``Assistant:``)."""
     embed_inputs: list[str] | None = None
@@ -97,6 +100,8 @@ class LlamaWorker:
         llm = self.llm
         vocab = llm._model.vocab
         llm.set_seed(job.seed if job.seed is not None else int(time.time_ns() & 0x7FFFFFFF))
+        if job.reproducible:
+            llm.reset()
         stops = StopMatcher(job.stops)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         produced, finish, first, lead = 0, "length", True, job.strip_leading
