@@ -225,3 +225,16 @@ async def test_ops_endpoints_and_metrics(client: openai.AsyncOpenAI, embedded_se
     ):
         series = [line for line in text.splitlines() if line.startswith(name + "{")]
         assert any(f'model="{MODEL}"' in s and f'replica="{MODEL}/0"' in s for s in series), name
+
+
+async def test_client_disconnect_cancels_a_non_streaming_request(embedded_server: EmbeddedServer) -> None:
+    replica = embedded_server.gateway.pools[MODEL].replicas[0]
+    body = {"model": MODEL, "prompt": "A very long story:", "max_tokens": 1500, "temperature": 1.0}
+    async with httpx.AsyncClient(base_url=embedded_server.url, timeout=1.0) as http:
+        with pytest.raises(httpx.ReadTimeout):
+            await http.post("/v1/completions", json=body)
+    started = time.monotonic()
+    while replica.in_flight and time.monotonic() - started < 5:
+        await asyncio.sleep(0.05)
+    assert replica.in_flight == 0, "the abandoned request is still generating"
+    assert replica.engine.queue_depth() == 0

@@ -6,6 +6,7 @@ Every error response is ``{"error": {"message", "type", "param", "code"}}`` with
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, TypeVar
 
@@ -94,11 +95,61 @@ def install_error_handlers(app: FastAPI) -> None:
         type_ = _STATUS_TYPES.get(exc.status_code, "invalid_request_error" if exc.status_code < 500 else "server_error")
         return error_response(exc.status_code, str(exc.detail), type_)
 
+    async def on_gone(_: Request, exc: Exception) -> Response:
+        return error_response(499, "The client closed the request.", "client_closed_request")
+
     async def on_unexpected(_: Request, exc: Exception) -> Response:
         log.exception("unhandled error", exc_info=exc)
         return error_response(500, f"Internal error ({type(exc).__name__}); see the server log.", "server_error")
 
     app.add_exception_handler(BlacksoilError, on_blacksoil)
+    app.add_exception_handler(ClientDisconnectedError, on_gone)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(HTTPException, on_http)
     app.add_exception_handler(Exception, on_unexpected)
+
+
+class ClientDisconnectedError(Exception):
+    """The client disconnected before its response was ready; the work was cancelled."""
+
+
+class DisconnectWatch:
+    """Cancel the current task when the client disconnects, for as long as the block runs.
+
+    A request handler awaiting a long generation would otherwise keep the engine busy for a client
+    that is gone. One watcher task per request; on disconnect the handler's task is cancelled and
+    the block raises :class:`ClientDisconnectedError` (nobody is left to read the response)::
+
+        async with DisconnectWatch(request.receive):
+            result = await gateway.generate(...)
+    """
+
+    def __init__(self, receive: Any) -> None:
+        self._receive = receive
+        self._task: asyncio.Task[Any] | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self.gone = False
+        self._finished = False
+
+    async def __aenter__(self) -> DisconnectWatch:
+        self._task = asyncio.current_task()
+        self._watcher = asyncio.create_task(self._watch())
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        self._finished = True
+        assert self._watcher is not None
+        assert self._task is not None
+        self._watcher.cancel()
+        if self.gone and exc_type is not None and issubclass(exc_type, asyncio.CancelledError):
+            self._task.uncancel()
+            raise ClientDisconnectedError("the client disconnected")
+
+    async def _watch(self) -> None:
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                if not self._finished and self._task is not None:
+                    self.gone = True
+                    self._task.cancel()
+                return

@@ -6,13 +6,12 @@ so upstream engines receive exactly what the client sent.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from blacksoil.core.http import JSONBytesResponse, parse, read_json
+from blacksoil.core.http import DisconnectWatch, JSONBytesResponse, parse, read_json
 from blacksoil.tokens.gateway import Gateway
 from blacksoil.tokens.sse import SSEResponse
 from blacksoil.tokens.types import (
@@ -30,28 +29,24 @@ def router(gateway: Gateway) -> APIRouter:
     api = APIRouter(prefix="/v1", tags=["tokens"])
     keepalive_s = gateway.config.keepalive_s
 
-    async def generate(kind: Kind, params: ChatCompletionRequest | CompletionRequest, body: dict[str, Any]) -> Response:
+    async def generate(
+        http: Request, kind: Kind, params: ChatCompletionRequest | CompletionRequest, body: dict[str, Any]
+    ) -> Response:
         request = GenerationRequest(kind, params, body)
-        if not params.stream:
-            return JSONBytesResponse(await gateway.generate(request))
-        chunks = await gateway.open_stream(request)
-        first = asyncio.ensure_future(anext(chunks))
-        await asyncio.wait((first,), timeout=keepalive_s)
-        if first.done():
-            error = first.exception()
-            if error is not None and not isinstance(error, StopAsyncIteration):
-                raise error  # it failed before any byte went out: a proper HTTP error
-        return SSEResponse(chunks, first, keepalive_s, [(b"x-request-id", request.request_id.encode())])
+        async with DisconnectWatch(http.receive):
+            if not params.stream:
+                return JSONBytesResponse(await gateway.generate(request))
+            return await SSEResponse.start(gateway.open_stream(request), keepalive_s)
 
     @api.post("/chat/completions", openapi_extra=_REQUEST_BODY, summary="Create a chat completion")
     async def chat_completions(http: Request) -> Response:
         body = await read_json(http)
-        return await generate("chat", parse(ChatCompletionRequest, body), body)
+        return await generate(http, "chat", parse(ChatCompletionRequest, body), body)
 
     @api.post("/completions", openapi_extra=_REQUEST_BODY, summary="Create a text completion")
     async def completions(http: Request) -> Response:
         body = await read_json(http)
-        return await generate("completion", parse(CompletionRequest, body), body)
+        return await generate(http, "completion", parse(CompletionRequest, body), body)
 
     @api.post("/embeddings", openapi_extra=_REQUEST_BODY, summary="Create embeddings")
     async def embeddings(http: Request) -> Response:
