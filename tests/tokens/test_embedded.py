@@ -237,4 +237,6 @@ async def test_client_disconnect_cancels_a_non_streaming_request(embedded_server
     while replica.in_flight and time.monotonic() - started < 5:
         await asyncio.sleep(0.05)
     assert replica.in_flight == 0, "the abandoned request is still generating"
+    while replica.engine.queue_depth() and time.monotonic() - started < 5:
+        await asyncio.sleep(0.05)
     assert replica.engine.queue_depth() == 0

@@ -13,8 +13,8 @@ chosen by the ``model`` the request names (the gateway rewrites ``model`` to the
 ``slow-first``     streams: headers at once, then ``slow_first_s`` of silence, then like ``ok``;
                    non-streaming: ``slow_first_s`` of silence, then like ``ok``
 ``slow-headers``   like ``slow-first``, but the response headers are held back too
-``cut``            streams: 2 chunks, then the TCP connection is dropped (no ``[DONE]``);
-                   non-streaming: half of a Content-Length body, then dropped
+``cut``            streams: 2 chunks, ``cut_after_s`` later the TCP connection is dropped (no
+                   ``[DONE]``); non-streaming: half of a Content-Length body, then dropped
 ``stall``          streams: 2 chunks, then silence while the connection stays open
 ``trickle``        streams: a chunk every ``trickle_interval_s``, ``trickle_chunks`` in all
 ``hang``           reads the request and never answers
@@ -82,12 +82,14 @@ class MisbehavingUpstream:
         self,
         *,
         slow_first_s: float = 0.8,
-        chunk_interval_s: float = 0.05,
-        trickle_interval_s: float = 0.1,
+        chunk_interval_s: float = 0.01,
+        cut_after_s: float = 0.1,
+        trickle_interval_s: float = 0.05,
         trickle_chunks: int = 100,
     ) -> None:
         self.slow_first_s = slow_first_s
         self.chunk_interval_s = chunk_interval_s
+        self.cut_after_s = cut_after_s
         self.trickle_interval_s = trickle_interval_s
         self.trickle_chunks = trickle_chunks
         self.calls: list[Call] = []
@@ -180,7 +182,7 @@ class MisbehavingUpstream:
         # handler_cancellation: a dropped client connection cancels the handler, so we can see it.
         runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=0.5)
         await runner.setup()
-        await web.SockSite(runner, sock, shutdown_timeout=0.5).start()
+        await web.SockSite(runner, sock).start()
         return runner
 
     async def _models(self, request: web.Request) -> web.Response:
@@ -246,7 +248,7 @@ class MisbehavingUpstream:
             if index:
                 await asyncio.sleep(interval)
             if behaviour in ("cut", "stall") and index == 2:
-                await asyncio.sleep(interval)  # let the two chunks reach the client first
+                await asyncio.sleep(self.cut_after_s)  # let the two chunks reach the client first
                 if behaviour == "stall":
                     await self._forever()
                     return resp
@@ -266,7 +268,7 @@ class MisbehavingUpstream:
         resp = web.StreamResponse(headers={"Content-Type": "application/json", "Content-Length": str(len(body))})
         await resp.prepare(request)
         await resp.write(body[: len(body) // 2])
-        await asyncio.sleep(self.chunk_interval_s)
+        await asyncio.sleep(self.cut_after_s)
         assert request.transport is not None
         request.transport.abort()
         return resp

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from blacksoil.core.http import DisconnectWatch, JSONBytesResponse, parse, read_json
+from blacksoil.core.ids import new_id
 from blacksoil.tokens.gateway import Gateway
 from blacksoil.tokens.sse import SSEResponse
 from blacksoil.tokens.types import (
@@ -32,11 +33,13 @@ def router(gateway: Gateway) -> APIRouter:
     async def generate(
         http: Request, kind: Kind, params: ChatCompletionRequest | CompletionRequest, body: dict[str, Any]
     ) -> Response:
-        request = GenerationRequest(kind, params, body)
+        request = GenerationRequest(kind, params, body, request_id=new_id("req"))
+        headers = {"x-request-id": request.request_id}
         async with DisconnectWatch(http.receive):
             if not params.stream:
-                return JSONBytesResponse(await gateway.generate(request))
-            return await SSEResponse.start(gateway.open_stream(request), keepalive_s)
+                return JSONBytesResponse(await gateway.generate(request), headers=headers)
+            raw_headers = [(b"x-request-id", request.request_id.encode())]
+            return await SSEResponse.start(gateway.open_stream(request), keepalive_s, raw_headers)
 
     @api.post("/chat/completions", openapi_extra=_REQUEST_BODY, summary="Create a chat completion")
     async def chat_completions(http: Request) -> Response:

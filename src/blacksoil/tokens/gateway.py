@@ -68,7 +68,7 @@ class Gateway:
         timeout = self.config.timeouts.total_s
 
         async def call(replica: Replica) -> Completion:
-            return await _within(timeout, replica, replica.engine.generate(request))
+            return await _within(timeout, "total_s", replica, replica.engine.generate(request))
 
         replica, started, result = await pool.attempt(request, call)
         result["model"] = pool.name
@@ -89,7 +89,7 @@ class Gateway:
         timeout = self.config.timeouts.first_token_s
 
         async def call(replica: Replica) -> AsyncIterator[Chunk]:
-            return await _within(timeout, replica, replica.engine.open_stream(request))
+            return await _within(timeout, "first_token_s", replica, replica.engine.open_stream(request))
 
         replica, started, chunks = await pool.attempt(request, call)
         return self._relay(pool.name, replica, started, chunks, request.params.include_usage)
@@ -99,7 +99,7 @@ class Gateway:
         timeout = self.config.timeouts.total_s
 
         async def call(replica: Replica) -> dict[str, object]:
-            return await _within(timeout, replica, replica.engine.embed(request))
+            return await _within(timeout, "total_s", replica, replica.engine.embed(request))
 
         replica, started, result = await pool.attempt(None, call)
         replica.end(started)
@@ -122,14 +122,14 @@ class Gateway:
         try:
             while True:
                 wait = timeouts.idle_s if n_tokens else timeouts.first_token_s
+                until = loop.time() + wait
                 try:
-                    async with asyncio.timeout_at(min(deadline, loop.time() + wait)):
+                    async with asyncio.timeout_at(min(deadline, until)):
                         chunk = await anext(chunks)
                 except StopAsyncIteration:
                     break
                 except TimeoutError:
-                    phase = "the next token" if n_tokens else "the first token"
-                    raise UpstreamTimeoutError(f"{replica.name}: no answer for {phase} within {wait:g}s") from None
+                    raise _timeout(replica, n_tokens, wait, timeouts.total_s, total=deadline < until) from None
                 chunk["model"] = model
                 if chunk.get("usage"):
                     usage = chunk["usage"]
@@ -177,13 +177,22 @@ class Gateway:
             replica.set_health(True)
 
 
-async def _within(seconds: float, replica: Replica, work: Awaitable[T]) -> T:
+async def _within(seconds: float, key: str, replica: Replica, work: Awaitable[T]) -> T:
     """Await ``work`` with a deadline; a timeout becomes an UpstreamTimeoutError naming the replica."""
     try:
         async with asyncio.timeout(seconds):
             return await work
     except TimeoutError:
-        raise UpstreamTimeoutError(f"{replica.name}: no answer within {seconds:g}s") from None
+        raise UpstreamTimeoutError(f"{replica.name}: no answer within {seconds:g}s (timeouts.{key})") from None
+
+
+def _timeout(replica: Replica, n_tokens: int, wait: float, total_s: float, *, total: bool) -> UpstreamTimeoutError:
+    if total:
+        return UpstreamTimeoutError(
+            f"{replica.name}: the request did not finish within {total_s:g}s (timeouts.total_s)"
+        )
+    phase, key = ("the next token", "idle_s") if n_tokens else ("the first token", "first_token_s")
+    return UpstreamTimeoutError(f"{replica.name}: no answer for {phase} within {wait:g}s (timeouts.{key})")
 
 
 async def _close(chunks: AsyncIterator[Chunk]) -> None:

@@ -13,7 +13,12 @@ from typing import TypeVar
 
 from blacksoil.tokens.breaker import CircuitBreaker
 from blacksoil.tokens.engine import Engine
-from blacksoil.tokens.errors import UpstreamClientError, UpstreamError, UpstreamUnavailableError
+from blacksoil.tokens.errors import (
+    UpstreamBadResponseError,
+    UpstreamClientError,
+    UpstreamError,
+    UpstreamUnavailableError,
+)
 from blacksoil.tokens.metrics import ReplicaMetrics
 from blacksoil.tokens.policies import BalancingPolicy
 from blacksoil.tokens.types import GenerationRequest
@@ -84,6 +89,7 @@ class ModelPool:
         """
         healthy = [r for r in self.replicas if r.healthy]
         reasons = [f"{r.name}: unhealthy ({r.last_error})" for r in self.replicas if not r.healthy]
+        worst: UpstreamError | None = None
         for replica in self.policy.order(healthy, request):
             assert isinstance(replica, Replica)
             if not replica.breaker.allows():
@@ -97,11 +103,14 @@ class ModelPool:
                 if not exc.retryable:
                     raise
                 reasons.append(exc.message)
+                if not isinstance(exc, UpstreamUnavailableError):
+                    worst = exc
                 continue
             except BaseException as exc:
                 replica.end(started, exc)
                 raise
             return replica, started, result
-        raise UpstreamUnavailableError(
-            f"no replica of model '{self.name}' could take the request: " + "; ".join(reasons)
-        )
+        message = f"no replica of model '{self.name}' could take the request: " + "; ".join(reasons)
+        if worst is not None:  # some replica answered, badly: that is a bad gateway, not unavailability
+            raise UpstreamBadResponseError(message)
+        raise UpstreamUnavailableError(message)

@@ -1,9 +1,11 @@
 """Server-sent events for streamed completions, as an ASGI response.
 
 * Chunks are written the moment they arrive (one ``send`` each; nothing is buffered).
-* Until the first chunk arrives the response may still fail with a proper HTTP status
-  (``SSEResponse.start``); if it takes longer than ``keepalive_s`` the 200 headers are committed and
-  an SSE comment is sent every ``keepalive_s`` so proxies' idle timeouts do not cut a slow first token.
+* ``SSEResponse.start`` opens the stream and waits up to ``keepalive_s`` for its first chunk: a
+  failure in that window (including every failover attempt) is raised before any byte is sent, so
+  it becomes a proper HTTP error. If opening or the first chunk takes longer, the 200 headers are
+  committed and an SSE comment is sent every ``keepalive_s`` until the first chunk, so proxies'
+  idle timeouts cut neither a slow upstream nor a long queue.
 * An error after the headers went out is sent as a final ``data: {"error": …}`` event (the
   ``openai`` SDK raises it as an APIError), with no ``[DONE]``.
 * A client disconnect cancels the response task, which closes the chunk iterator and so cancels
@@ -32,59 +34,54 @@ _HEADERS = [
 _KEEPALIVE = b": keep-alive\n\n"
 _DONE = b"data: [DONE]\n\n"
 
+Opened = tuple[AsyncIterator[Any], Any]
+"""The open chunk iterator and its first chunk (None for an empty stream)."""
+
 
 class SSEResponse(Response):
-    def __init__(self, chunks: AsyncIterator[Any], first: asyncio.Future[Any], keepalive_s: float) -> None:
-        self.chunks = chunks
-        self.first = first
-        """The read of the first chunk: finished, or still pending after ``keepalive_s``."""
+    def __init__(self, head: asyncio.Future[Opened], keepalive_s: float, headers: list[tuple[bytes, bytes]]) -> None:
+        self.head = head
+        """Opening the stream and reading its first chunk: finished, or still pending."""
         self.keepalive_s = keepalive_s
         self.status_code = 200
         self.background = None
+        self.extra_headers = headers
 
     @classmethod
-    async def start(cls, opening: Awaitable[AsyncIterator[Any]], keepalive_s: float) -> SSEResponse:
-        """Open the stream and wait up to ``keepalive_s`` for its first chunk.
-
-        A failure within that window raises here, before any byte is sent, so it becomes a proper
-        HTTP error; a slower first chunk is left pending for the response to wait on.
-        """
-        chunks = await opening
-        first = asyncio.ensure_future(anext(chunks))
+    async def start(
+        cls, opening: Awaitable[AsyncIterator[Any]], keepalive_s: float, headers: list[tuple[bytes, bytes]]
+    ) -> SSEResponse:
+        """Open the stream; raise here if it fails within ``keepalive_s``, else return the response."""
+        head = asyncio.ensure_future(_open(opening))
         try:
-            await asyncio.wait((first,), timeout=keepalive_s)
+            await asyncio.wait((head,), timeout=keepalive_s)
         except BaseException:  # cancelled: the client went away
-            await _discard(first, chunks)
+            await _discard(head)
             raise
-        if first.done():
-            error = first.exception()
-            if error is not None and not isinstance(error, StopAsyncIteration):
-                raise error
-        return cls(chunks, first, keepalive_s)
+        if head.done():
+            head.result()  # raises the failure as a proper HTTP error
+        return cls(head, keepalive_s, headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             async with DisconnectWatch(receive):
                 await self._stream(send)
         except (ClientDisconnectedError, OSError):
-            pass  # the client went away: closing the chunks below cancels the generation
+            pass  # the client went away: discarding below closes the chunks and the generation
         finally:
-            await _discard(self.first, self.chunks)
+            await _discard(self.head)
 
     async def _stream(self, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": _HEADERS})
+        await send({"type": "http.response.start", "status": 200, "headers": _HEADERS + self.extra_headers})
         try:
-            while not self.first.done():
-                await asyncio.wait((self.first,), timeout=self.keepalive_s)
-                if not self.first.done():
+            while not self.head.done():
+                await asyncio.wait((self.head,), timeout=self.keepalive_s)
+                if not self.head.done():
                     await send({"type": "http.response.body", "body": _KEEPALIVE, "more_body": True})
-            try:
-                chunk = self.first.result()
-            except StopAsyncIteration:
-                chunk = None
-            if chunk is not None:
-                await send({"type": "http.response.body", "body": _event(chunk), "more_body": True})
-                async for chunk in self.chunks:
+            chunks, first = self.head.result()
+            if first is not None:
+                await send({"type": "http.response.body", "body": _event(first), "more_body": True})
+                async for chunk in chunks:
                     await send({"type": "http.response.body", "body": _event(chunk), "more_body": True})
             tail = _DONE
         except BlacksoilError as exc:
@@ -96,10 +93,26 @@ def _event(chunk: Any) -> bytes:
     return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
 
-async def _discard(first: asyncio.Future[Any], chunks: AsyncIterator[Any]) -> None:
-    """Stop reading: cancel the pending first read, then close the iterator (and the generation)."""
-    first.cancel()
-    await asyncio.gather(first, return_exceptions=True)
+async def _open(opening: Awaitable[AsyncIterator[Any]]) -> Opened:
+    chunks = await opening
+    try:
+        return chunks, await anext(chunks)
+    except StopAsyncIteration:
+        return chunks, None
+    except BaseException:
+        await _close(chunks)
+        raise
+
+
+async def _discard(head: asyncio.Future[Opened]) -> None:
+    """Stop: cancel a pending open (it closes what it opened), or close the opened chunks."""
+    head.cancel()
+    await asyncio.gather(head, return_exceptions=True)
+    if not head.cancelled() and head.exception() is None:
+        await _close(head.result()[0])
+
+
+async def _close(chunks: AsyncIterator[Any]) -> None:
     aclose = getattr(chunks, "aclose", None)
     if aclose is not None:
         with contextlib.suppress(Exception):

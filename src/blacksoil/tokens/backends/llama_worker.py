@@ -58,8 +58,7 @@ class LlamaWorker:
         self._load_error: BaseException | None = None
         self.llm: Any = None
         self._embedder: Any = None
-        self.pending = 0
-        """Jobs queued or in prefill (not yet producing tokens)."""
+        self._prefilling = False  # written by the worker thread only
 
     def start(self) -> None:
         """Load the model on the worker thread; block until it is loaded (or failed to)."""
@@ -72,8 +71,12 @@ class LlamaWorker:
         self._jobs.put(None)
         self._thread.join(timeout=30)
 
+    @property
+    def pending(self) -> int:
+        """Jobs queued or in prefill (not yet producing tokens)."""
+        return self._jobs.qsize() + int(self._prefilling)
+
     def submit(self, job: Job) -> None:
-        self.pending += 1
         self._jobs.put(job)
 
     def _run(self) -> None:
@@ -85,16 +88,18 @@ class LlamaWorker:
         if self._load_error is not None:
             return
         while (job := self._jobs.get()) is not None:
+            if job.cancelled:
+                continue
             try:
-                if job.cancelled:
-                    self.pending -= 1
-                    continue
                 if job.embed_inputs is not None:
                     self._embed(job)
                 else:
+                    self._prefilling = True
                     self._generate(job)
             except Exception as exc:
                 job.emit(("error", exc))
+            finally:
+                self._prefilling = False
 
     def _generate(self, job: Job) -> None:
         llm = self.llm
@@ -104,7 +109,7 @@ class LlamaWorker:
             llm.reset()
         stops = StopMatcher(job.stops)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        produced, finish, first, lead = 0, "length", True, job.strip_leading
+        produced, finish, lead = 0, "length", job.strip_leading
         tokens = llm.generate(
             job.tokens,
             temp=job.temperature,
@@ -116,9 +121,7 @@ class LlamaWorker:
             frequency_penalty=job.frequency_penalty,
         )
         for token in tokens:
-            if first:
-                self.pending -= 1
-                first = False
+            self._prefilling = False
             if job.cancelled:
                 finish = "cancelled"
                 break
@@ -138,8 +141,6 @@ class LlamaWorker:
                 break
             if produced >= job.max_tokens:
                 break
-        if first:  # no token was sampled at all
-            self.pending -= 1
         if not stops.stopped:
             tail = stops.push(decoder.decode(b"", final=True)) + stops.flush()
             if tail:
@@ -147,7 +148,6 @@ class LlamaWorker:
         job.emit(("done", finish, len(job.tokens), produced))
 
     def _embed(self, job: Job) -> None:
-        self.pending -= 1
         if self._embedder is None:
             assert self._load_embedder is not None
             self._embedder = self._load_embedder()
