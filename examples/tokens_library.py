@@ -1,6 +1,6 @@
 """Use the token plane as a library: no HTTP, the embedded model, one chat and one stream.
 
-    .venv/bin/python examples/tokens_library.py
+.venv/bin/python examples/tokens_library.py
 """
 
 from __future__ import annotations
