@@ -17,6 +17,7 @@ from blacksoil import __version__
 from blacksoil.config import BlacksoilConfig, load_config
 from blacksoil.core.errors import BlacksoilError
 from blacksoil.core.home import HOME_ENV, Home
+from blacksoil.core.runtime import tune_gc
 from blacksoil.server import PLANES, build_app
 
 app = typer.Typer(
@@ -99,6 +100,7 @@ def _serve(planes: tuple[str, ...], config_path: Path | None, host: str | None, 
     except BlacksoilError as exc:
         _fail(exc.message)
     console.print("loading models…")
+    tune_gc()
     uvicorn.run(
         application,
         host=cfg.server.host,

@@ -20,7 +20,15 @@ class EmbeddedReplicaConfig(StrictModel):
         None, description="A GGUF file. Default: Gemma 3 270M, assembled from PyPI into <home>/models."
     )
     n_ctx: int = Field(8192, ge=256, le=131072, description="Context window in tokens.")
-    n_threads: int | None = Field(None, ge=1, description="CPU threads; default: all cores.")
+    n_threads: int | None = Field(
+        None,
+        ge=1,
+        description="CPU threads; default: all cores. Decoding synchronises its threads at every token, "
+        "so on a machine busy with other work, fewer threads than cores can be faster.",
+    )
+    default_max_tokens: int = Field(
+        512, ge=1, description="Output limit for requests that set none (one long answer blocks the queue)."
+    )
     n_batch: int = Field(512, ge=32, description="Prompt tokens evaluated per llama_decode call.")
     max_queue: int = Field(256, ge=1, description="Requests waiting beyond this are refused with 503.")
     embeddings: bool = Field(True, description="Serve /v1/embeddings (mean-pooled hidden states).")

@@ -169,7 +169,7 @@ class EmbeddedEngine(Engine):
         return Job(
             emit=lambda event: None,
             tokens=tokens,
-            max_tokens=limit or room,
+            max_tokens=limit or min(room, self.config.default_max_tokens),
             stops=stops,
             strip_leading=isinstance(params, ChatCompletionRequest),
             temperature=DEFAULT_TEMPERATURE if params.temperature is None else params.temperature,

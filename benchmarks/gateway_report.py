@@ -1,0 +1,94 @@
+"""Render gateway_overhead.json as the Markdown tables of docs/benchmarks.md (prints them).
+
+.venv/bin/python benchmarks/gateway_report.py [benchmarks/results/gateway_overhead.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+DEFAULT = Path(__file__).resolve().parent / "results" / "gateway_overhead.json"
+MODE_NAMES = {"nonstream": "non-streaming", "stream": "streaming (20 chunks)"}
+
+
+def _ms(v: float | None) -> str:
+    if v is None:
+        return "-"
+    digits = 3 if abs(v) < 0.1 else 2 if abs(v) < 10 else 1 if abs(v) < 100 else 0
+    return f"{v:.{digits}f} ms"
+
+
+def _get(d: dict[str, Any] | None, *keys: str) -> Any:
+    for k in keys:
+        if not isinstance(d, dict):
+            return None
+        d = d.get(k)
+    return d
+
+
+def summary(data: dict[str, Any]) -> list[str]:
+    gws = data["gateways"]
+    bs, ll = _get(gws, "blacksoil", "derived"), _get(gws, "litellm", "derived")
+    rows = ["| figure | mode | blacksoil | LiteLLM | goal | blacksoil meets it |", "|---|---|---:|---:|---|---|"]
+    met = {(g["goal"].split(" ")[0], g["mode"]): g for g in data.get("goals", [])}
+
+    def line(name: str, mode: str, b: str, lv: str, goal_key: str | None) -> None:
+        g = met.get((goal_key, mode)) if goal_key else None
+        goal = g["target"].replace(">=", "≥").replace("<=", "≤") if g else ""
+        if g and goal_key == "max_rps_vs_litellm":
+            goal, verdict = f"{goal} LiteLLM", f"{'yes' if g['met'] else '**no**'} ({g['ratio']}x)"
+        else:
+            verdict = ("yes" if g["met"] else "**no**") if g else ""
+        rows.append(f"| {name} | {MODE_NAMES[mode]} | {b} | {lv} | {goal} | {verdict} |")
+
+    for mode in ("nonstream", "stream"):
+        for q in ("p50", "p99"):
+            line(f"added latency {q}, concurrency 1", mode, _ms(_get(bs, mode, "c1", "added_latency_ms", q)),
+                 _ms(_get(ll, mode, "c1", "added_latency_ms", q)), f"added_{q}_ms_c1")  # fmt: skip
+        if mode == "stream":
+            for q in ("p50", "p99"):
+                line(f"added time to first byte {q}, concurrency 1", mode,
+                     _ms(_get(bs, mode, "c1", "added_ttfb_ms", q)), _ms(_get(ll, mode, "c1", "added_ttfb_ms", q)),
+                     "added_ttfb_p50_ms_c1" if q == "p50" else None)  # fmt: skip
+        b, lv = _get(bs, mode, "max_rps"), _get(ll, mode, "max_rps")
+        line("max requests/s (one core)", mode, f"{b:,.0f}" if b else "-", f"{lv:,.0f}" if lv else "-",
+             "max_rps_vs_litellm")  # fmt: skip
+        line("gateway CPU per request, at max requests/s", mode, _ms(_get(bs, mode, "cpu_ms_per_request_at_max_rps")),
+             _ms(_get(ll, mode, "cpu_ms_per_request_at_max_rps")), None)  # fmt: skip
+    for name in ("blacksoil", "litellm"):
+        gw = gws.get(name, {})
+        if gw.get("status") != "ok":
+            rows.append(f"\n{name} did not run: {gw.get('reason', 'not requested')}")
+    return rows
+
+
+def detail(data: dict[str, Any]) -> list[str]:
+    gws = data["gateways"]
+    names = [n for n in ("blacksoil", "litellm") if gws.get(n, {}).get("status") == "ok"]
+    head = "| mode | conc. | direct p50 / p99 | " + " | ".join(
+        f"{n} p50 / p99 | {n} req/s | {n} CPU/req" for n in names
+    )
+    rows = [head + " |", "|---|---:|---:|" + "---:|---:|---:|" * len(names)]
+    for mode, by_c in data["direct"].items():
+        for key, d in by_c.items():
+            cells = [MODE_NAMES[mode], key[1:], f"{_ms(d['latency_ms']['p50'])} / {_ms(d['latency_ms']['p99'])}"]
+            for n in names:
+                g = gws[n]["conditions"][mode][key]
+                cells += [f"{_ms(g['latency_ms']['p50'])} / {_ms(g['latency_ms']['p99'])}", f"{g['rps']:,.0f}",
+                          _ms(g.get("gateway_cpu_ms_per_request"))]  # fmt: skip
+            rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("results", nargs="?", type=Path, default=DEFAULT)
+    data = json.loads(parser.parse_args().results.read_text())
+    print("\n".join(summary(data)) + "\n\n" + "\n".join(detail(data)))
+
+
+if __name__ == "__main__":
+    main()
