@@ -23,9 +23,10 @@ async def main() -> None:
         body = {**body, "stream": True}
         chunks = await gateway.open_stream(GenerationRequest("chat", ChatCompletionRequest.model_validate(body), body))
         print("stream:", end=" ")
-        async for chunk in chunks:
-            for choice in chunk["choices"]:
-                print(choice["delta"].get("content") or "", end="", flush=True)
+        async for batch in chunks:  # the chunks that arrived together
+            for chunk in batch:
+                for choice in chunk["choices"]:
+                    print(choice["delta"].get("content") or "", end="", flush=True)
         print()
     finally:
         await gateway.close()

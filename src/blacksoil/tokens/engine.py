@@ -8,8 +8,10 @@ Who calls what, and when (all from the event loop of the gateway's process):
 * ``generate()`` for a non-streaming request: returns the whole OpenAI response object.
 * ``open_stream()`` for a streaming request: returns once the engine has *accepted* the request
   (for an upstream: its response headers are in and say 200), so that a failure to start can still
-  be retried on another replica; the returned iterator then yields OpenAI chunk objects. Closing
-  the iterator early (the client went away) must cancel the generation inside the engine.
+  be retried on another replica; the returned iterator then yields batches of OpenAI chunk
+  objects: each batch holds what arrived together, and is yielded at once (never held back to
+  fill it). Closing the iterator early (the client went away) must cancel the generation inside
+  the engine.
 * ``embed()`` for ``/v1/embeddings``; engines that cannot embed raise ``UnsupportedError``.
 
 Engines always include a final usage chunk in streams (``choices == []``); the gateway forwards it
@@ -22,7 +24,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from typing import Any
 
-from blacksoil.tokens.types import Chunk, Completion, EmbeddingRequest, GenerationRequest
+from blacksoil.tokens.types import Batch, Completion, EmbeddingRequest, GenerationRequest
 
 
 class Engine(ABC):
@@ -44,7 +46,7 @@ class Engine(ABC):
         """Run a request to the end and return the whole response object."""
 
     @abstractmethod
-    async def open_stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
+    async def open_stream(self, request: GenerationRequest) -> AsyncIterator[Batch]:
         """Start a streamed generation; return its chunks once the engine has accepted it."""
 
     @abstractmethod

@@ -19,7 +19,7 @@ from blacksoil.tokens.engine import Engine
 from blacksoil.tokens.errors import ModelNotFoundError, UpstreamError, UpstreamTimeoutError
 from blacksoil.tokens.metrics import TokenMetrics
 from blacksoil.tokens.pool import ModelPool, Replica
-from blacksoil.tokens.types import Chunk, Completion, EmbeddingRequest, GenerationRequest, ModelCard
+from blacksoil.tokens.types import Batch, Completion, EmbeddingRequest, GenerationRequest, ModelCard
 
 T = TypeVar("T")
 
@@ -78,8 +78,8 @@ class Gateway:
         replica.end(started)
         return result
 
-    async def open_stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
-        """Start a streamed completion; return its chunks once a replica has accepted it.
+    async def open_stream(self, request: GenerationRequest) -> AsyncIterator[Batch]:
+        """Start a streamed completion; return its chunks, in batches, once a replica has accepted it.
 
         Failures before this returns are retried on other replicas (when retryable) and raised;
         failures after it are raised from the iterator.
@@ -88,7 +88,7 @@ class Gateway:
         request.request_id = request.request_id or new_id("req")
         timeout = self.config.timeouts.first_token_s
 
-        async def call(replica: Replica) -> AsyncIterator[Chunk]:
+        async def call(replica: Replica) -> AsyncIterator[Batch]:
             return await _within(timeout, "first_token_s", replica, replica.engine.open_stream(request))
 
         replica, started, chunks = await pool.attempt(request, call)
@@ -109,8 +109,8 @@ class Gateway:
     # -- internals -----------------------------------------------------------------------------
 
     async def _relay(
-        self, model: str, replica: Replica, started: float, chunks: AsyncIterator[Chunk], want_usage: bool
-    ) -> AsyncIterator[Chunk]:
+        self, model: str, replica: Replica, started: float, chunks: AsyncIterator[Batch], want_usage: bool
+    ) -> AsyncIterator[Batch]:
         """Forward chunks as they arrive, enforcing timeouts and recording metrics."""
         timeouts = self.config.timeouts
         loop = asyncio.get_running_loop()
@@ -125,23 +125,27 @@ class Gateway:
                 until = loop.time() + wait
                 try:
                     async with asyncio.timeout_at(min(deadline, until)):
-                        chunk = await anext(chunks)
+                        batch = await anext(chunks)
                 except StopAsyncIteration:
                     break
                 except TimeoutError:
                     raise _timeout(replica, n_tokens, wait, timeouts.total_s, total=deadline < until) from None
-                chunk["model"] = model
-                if chunk.get("usage"):
-                    usage = chunk["usage"]
-                    if not chunk["choices"] and not want_usage:
-                        continue
-                if chunk["choices"]:
-                    last_at = time.perf_counter()
-                    if not n_tokens:
-                        first_at = last_at
-                        replica.metrics.ttft.observe(first_at - started)
-                    n_tokens += 1
-                yield chunk
+                out: Batch = []
+                for chunk in batch:
+                    chunk["model"] = model
+                    if chunk.get("usage"):
+                        usage = chunk["usage"]
+                        if not chunk["choices"] and not want_usage:
+                            continue
+                    if chunk["choices"]:
+                        if not n_tokens:
+                            first_at = time.perf_counter()
+                            replica.metrics.ttft.observe(first_at - started)
+                        n_tokens += 1
+                    out.append(chunk)
+                last_at = time.perf_counter()
+                if out:
+                    yield out
         except BaseException as exc:
             error = exc
             raise
@@ -195,7 +199,7 @@ def _timeout(replica: Replica, n_tokens: int, wait: float, total_s: float, *, to
     return UpstreamTimeoutError(f"{replica.name}: no answer for {phase} within {wait:g}s (timeouts.{key})")
 
 
-async def _close(chunks: AsyncIterator[Chunk]) -> None:
+async def _close(chunks: AsyncIterator[Batch]) -> None:
     aclose = getattr(chunks, "aclose", None)
     if aclose is not None:
         await aclose()

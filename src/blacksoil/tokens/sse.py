@@ -1,6 +1,6 @@
 """Server-sent events for streamed completions, as an ASGI response.
 
-* Chunks are written the moment they arrive (one ``send`` each; nothing is buffered).
+* Chunks are written the moment they arrive; those that arrived together go out in one write.
 * ``SSEResponse.start`` opens the stream and waits up to ``keepalive_s`` for its first chunk: a
   failure in that window (including every failover attempt) is raised before any byte is sent, so
   it becomes a proper HTTP error. If opening or the first chunk takes longer, the 200 headers are
@@ -34,8 +34,8 @@ _HEADERS = [
 _KEEPALIVE = b": keep-alive\n\n"
 _DONE = b"data: [DONE]\n\n"
 
-Opened = tuple[AsyncIterator[Any], Any]
-"""The open chunk iterator and its first chunk (None for an empty stream)."""
+Opened = tuple[AsyncIterator[list[Any]], list[Any]]
+"""The open iterator of chunk batches and its first batch (empty for an empty stream)."""
 
 
 class SSEResponse(Response):
@@ -49,7 +49,7 @@ class SSEResponse(Response):
 
     @classmethod
     async def start(
-        cls, opening: Awaitable[AsyncIterator[Any]], keepalive_s: float, headers: list[tuple[bytes, bytes]]
+        cls, opening: Awaitable[AsyncIterator[list[Any]]], keepalive_s: float, headers: list[tuple[bytes, bytes]]
     ) -> SSEResponse:
         """Open the stream; raise here if it fails within ``keepalive_s``, else return the response."""
         head = asyncio.ensure_future(_open(opening))
@@ -78,27 +78,28 @@ class SSEResponse(Response):
                 await asyncio.wait((self.head,), timeout=self.keepalive_s)
                 if not self.head.done():
                     await send({"type": "http.response.body", "body": _KEEPALIVE, "more_body": True})
-            chunks, first = self.head.result()
-            if first is not None:
-                await send({"type": "http.response.body", "body": _event(first), "more_body": True})
-                async for chunk in chunks:
-                    await send({"type": "http.response.body", "body": _event(chunk), "more_body": True})
+            batches, first = self.head.result()
+            if first:
+                await send({"type": "http.response.body", "body": _events(first), "more_body": True})
+                async for batch in batches:
+                    await send({"type": "http.response.body", "body": _events(batch), "more_body": True})
             tail = _DONE
         except BlacksoilError as exc:
             tail = b"data: " + orjson.dumps(exc.to_dict()) + b"\n\n"
         await send({"type": "http.response.body", "body": tail, "more_body": False})
 
 
-def _event(chunk: Any) -> bytes:
-    return b"data: " + orjson.dumps(chunk) + b"\n\n"
+def _events(batch: list[Any]) -> bytes:
+    """One SSE event per chunk, all in one write."""
+    return b"".join([b"data: " + orjson.dumps(chunk) + b"\n\n" for chunk in batch])
 
 
-async def _open(opening: Awaitable[AsyncIterator[Any]]) -> Opened:
+async def _open(opening: Awaitable[AsyncIterator[list[Any]]]) -> Opened:
     chunks = await opening
     try:
         return chunks, await anext(chunks)
     except StopAsyncIteration:
-        return chunks, None
+        return chunks, []
     except BaseException:
         await _close(chunks)
         raise
@@ -112,7 +113,7 @@ async def _discard(head: asyncio.Future[Opened]) -> None:
         await _close(head.result()[0])
 
 
-async def _close(chunks: AsyncIterator[Any]) -> None:
+async def _close(chunks: AsyncIterator[list[Any]]) -> None:
     aclose = getattr(chunks, "aclose", None)
     if aclose is not None:
         with contextlib.suppress(Exception):

@@ -157,6 +157,11 @@ class Chunk(TypedDict):
     usage: NotRequired[Usage | None]
 
 
+Batch = list[Chunk]
+"""The chunks that arrived together. Streams move in batches so that a burst of tokens costs one
+pass through the gateway and one socket write, not one per token; nothing waits to fill a batch."""
+
+
 class Completion(TypedDict):
     """A ``chat.completion`` or ``text_completion`` object."""
 

@@ -26,6 +26,7 @@ from blacksoil.tokens.errors import (
 )
 from blacksoil.tokens.prompt import CHAT_STOPS, render_chat
 from blacksoil.tokens.types import (
+    Batch,
     ChatCompletionRequest,
     Chunk,
     Completion,
@@ -103,13 +104,14 @@ class EmbeddedEngine(Engine):
         chunks = await self.open_stream(request)
         text: list[str] = []
         finish, usage = "stop", make_usage(0, 0)
-        async for chunk in chunks:
-            if chunk.get("usage"):
-                usage = chunk["usage"] or usage
-            for part in chunk["choices"]:
-                piece = part["delta"].get("content") if request.kind == "chat" else part["text"]
-                text.append(piece or "")
-                finish = part.get("finish_reason") or finish
+        async for batch in chunks:
+            for chunk in batch:
+                if chunk.get("usage"):
+                    usage = chunk["usage"] or usage
+                for part in chunk["choices"]:
+                    piece = part["delta"].get("content") if request.kind == "chat" else part["text"]
+                    text.append(piece or "")
+                    finish = part.get("finish_reason") or finish
         content = "".join(text)
         choice: dict[str, Any]
         if request.kind == "chat":
@@ -132,7 +134,7 @@ class EmbeddedEngine(Engine):
             "usage": usage,
         }
 
-    async def open_stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
+    async def open_stream(self, request: GenerationRequest) -> AsyncIterator[Batch]:
         job = self._job(request)
         events = self._submit(job)
         return self._chunks(request, job, events)
@@ -193,7 +195,7 @@ class EmbeddedEngine(Engine):
 
     async def _chunks(
         self, request: GenerationRequest, job: Job, events: asyncio.Queue[tuple[Any, ...]]
-    ) -> AsyncIterator[Chunk]:
+    ) -> AsyncIterator[Batch]:
         chat = request.kind == "chat"
         base = {
             "id": new_id("chatcmpl" if chat else "cmpl"),
@@ -214,18 +216,25 @@ class EmbeddedEngine(Engine):
 
         try:
             if chat:
-                yield chunk("", None, role=True)
+                yield [chunk("", None, role=True)]
             while True:
+                batch: Batch = []
                 event = await events.get()
-                if event[0] == "text":
-                    yield chunk(event[1], None)
-                elif event[0] == "done":
-                    _, finish, n_prompt, n_out = event
-                    yield chunk(None, finish)
-                    yield {**base, "choices": [], "usage": make_usage(n_prompt, n_out)}  # type: ignore[typeddict-item]
-                    return
-                else:
-                    raise UpstreamBadResponseError(f"{self.name}: generation failed: {event[1]!r}")
+                while True:  # take every event that is already there
+                    if event[0] == "text":
+                        batch.append(chunk(event[1], None))
+                    elif event[0] == "done":
+                        _, finish, n_prompt, n_out = event
+                        batch.append(chunk(None, finish))
+                        batch.append({**base, "choices": [], "usage": make_usage(n_prompt, n_out)})  # type: ignore[typeddict-item]
+                        yield batch
+                        return
+                    else:
+                        raise UpstreamBadResponseError(f"{self.name}: generation failed: {event[1]!r}")
+                    if events.empty():
+                        break
+                    event = events.get_nowait()
+                yield batch
         finally:
             job.cancelled = True  # no-op when finished; stops the worker when the client left
 

@@ -21,7 +21,7 @@ from blacksoil.tokens.errors import (
     UpstreamError,
     UpstreamUnavailableError,
 )
-from blacksoil.tokens.types import Chunk, Completion, EmbeddingRequest, GenerationRequest
+from blacksoil.tokens.types import Batch, Completion, EmbeddingRequest, GenerationRequest
 
 _PATHS = {"chat": "/chat/completions", "completion": "/completions"}
 _JSON = {"Content-Type": "application/json"}
@@ -82,7 +82,7 @@ class UpstreamEngine(Engine):
             raise UpstreamBadResponseError(f"{self.name}: the response is not an OpenAI completion object")
         return result  # type: ignore[return-value]
 
-    async def open_stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
+    async def open_stream(self, request: GenerationRequest) -> AsyncIterator[Batch]:
         resp = await self._post(_PATHS[request.kind], self._body(request, stream=True))
         return self._read_stream(resp)
 
@@ -126,20 +126,29 @@ class UpstreamEngine(Engine):
             raise _status_error(self.name, resp.status, raw)
         return resp
 
-    async def _read_stream(self, resp: aiohttp.ClientResponse) -> AsyncIterator[Chunk]:
+    async def _read_stream(self, resp: aiohttp.ClientResponse) -> AsyncIterator[Batch]:
+        """Yield the events of each network read as one batch; a partial line waits for the next read."""
         done = False
+        tail = b""
         try:
-            async for line in resp.content:
-                if not line.startswith(b"data:"):
-                    continue  # blank separators, ": comments", "event:" lines
-                payload = line[5:].strip()
-                if payload == b"[DONE]":
-                    done = True
+            async for data in resp.content.iter_any():
+                *lines, tail = (tail + data).split(b"\n")
+                batch: Batch = []
+                for line in lines:
+                    if not line.startswith(b"data:"):
+                        continue  # blank separators, ": comments", "event:" lines
+                    payload = line[5:].strip()
+                    if payload == b"[DONE]":
+                        done = True
+                        break
+                    chunk = _loads(payload, self.name)
+                    if isinstance(chunk, dict) and "error" in chunk:
+                        raise _error_from_body(self.name, 502, chunk)
+                    batch.append(chunk)
+                if batch:
+                    yield batch
+                if done:
                     break
-                chunk = _loads(payload, self.name)
-                if isinstance(chunk, dict) and "error" in chunk:
-                    raise _error_from_body(self.name, 502, chunk)
-                yield chunk
         except aiohttp.ClientError as exc:
             raise UpstreamBadResponseError(f"{self.name}: the stream broke off: {_describe(exc)}") from exc
         finally:
