@@ -30,6 +30,7 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/embedded_engine.py
+	test -x .venv-bench/bin/litellm || $(BIN)/python benchmarks/gateway_overhead.py --install-litellm --quick --only litellm
 	$(BIN)/python benchmarks/gateway_overhead.py
 
 clean:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import threading
-import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +19,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from blacksoil.config import BlacksoilConfig
 from blacksoil.core.home import Home
@@ -33,6 +30,7 @@ from blacksoil.tokens.config import (
     TokensConfig,
     UpstreamReplicaConfig,
 )
+from tests.helpers import serve
 from tests.tokens.upstream_server import MisbehavingUpstream, refused_port
 
 #: Short limits so every failure shows up in about a second.
@@ -60,39 +58,6 @@ def replica(base_url: str, behaviour: str, name: str | None = None) -> UpstreamR
     return UpstreamReplicaConfig(base_url=base_url, model=behaviour, name=name)  # type: ignore[arg-type]
 
 
-@contextlib.contextmanager
-def serve_app(app: Any, startup_timeout_s: float = 15.0) -> Iterator[tuple[str, int]]:
-    """Serve ``app`` with uvicorn on 127.0.0.1 (ephemeral port) in a thread; yield (url, port)."""
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=0,
-        loop="asyncio",
-        ws="none",
-        lifespan="on",
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=2,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="gateway-under-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + startup_timeout_s
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError("the gateway under test did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}", port
-    finally:
-        server.should_exit = True
-        thread.join(15)
-        if thread.is_alive():
-            raise RuntimeError("the gateway under test did not shut down")
-
-
 GatewayStarter = Callable[..., RunningGateway]
 
 
@@ -109,11 +74,12 @@ def start_gateway(tmp_path: Path) -> Iterator[GatewayStarter]:
             breaker: Mapping[str, Any] | None = None,
             keepalive_s: float = KEEPALIVE_S,
             balancer: str = "least_loaded",
+            health_interval_s: float = 3600,  # the health loop stays out of tests that do not ask for it
         ) -> RunningGateway:
             tokens = TokensConfig(
                 models=[ModelConfig(name=name, replicas=list(replicas)) for name, replicas in models.items()],
                 balancer=balancer,
-                health_interval_s=3600,  # keep the health loop out of these tests
+                health_interval_s=health_interval_s,
                 keepalive_s=keepalive_s,
                 timeouts=TimeoutConfig(**{**FAST_TIMEOUTS, **(timeouts or {})}),
                 # By default the breaker never opens; the breaker tests set it explicitly.
@@ -121,8 +87,8 @@ def start_gateway(tmp_path: Path) -> Iterator[GatewayStarter]:
             )
             home = tmp_path / f"home{next(counter)}"
             app = build_app(BlacksoilConfig(tokens=tokens), Home(home), planes=("tokens",))
-            url, port = stack.enter_context(serve_app(app))
-            return RunningGateway(url, port, app)
+            url = stack.enter_context(serve(app))
+            return RunningGateway(url, int(url.rsplit(":", 1)[1]), app)
 
         yield start
 

@@ -737,3 +737,33 @@ async def test_openai_sdk_works_against_the_same_gateway(zoo: RunningGateway) ->
         assert text == "".join(STREAM_PIECES)
         assert usage is not None
         assert usage.completion_tokens == len(STREAM_PIECES)
+
+
+# -- health checks --------------------------------------------------------------------------------
+
+
+async def test_health_checks_take_a_dead_replica_out_and_readyz_reports_it(
+    start_gateway: GatewayStarter, upstream: MisbehavingUpstream, refused_url: str, http: httpx.AsyncClient
+) -> None:
+    gw = start_gateway(
+        {
+            "chat": [replica(refused_url, "ok", name="dead"), replica(upstream.url, "ok", name="alive")],
+            "lonely": [replica(refused_url, "ok", name="gone")],
+        },
+        health_interval_s=0.1,
+    )
+    dead = gw.gateway.pools["chat"].replicas[0]
+    assert await wait_for(lambda: not dead.healthy, 3), "the health loop never marked the dead replica"
+    assert "cannot connect" in (dead.last_error or "") or "failed" in (dead.last_error or "")
+    ready = await http.get(gw.url + "/readyz")
+    assert ready.status_code == 503  # "lonely" has no healthy replica
+    assert await metric(http, gw, "blacksoil_tokens_replica_healthy", replica="dead") == 0
+    assert await metric(http, gw, "blacksoil_tokens_replica_healthy", replica="alive") == 1
+    for _ in range(4):  # the dead replica is not even tried: no failed attempts pile up
+        resp, _ = await post(http, gw, chat())
+        assert resp.status_code == 200
+    assert await metric(http, gw, "blacksoil_tokens_requests_total", replica="dead", outcome="error") == 0
+    assert await metric(http, gw, "blacksoil_tokens_requests_total", replica="alive", outcome="ok") == 4
+    resp, raw = await post(http, gw, chat(model="lonely"))
+    assert resp.status_code == 503
+    assert_error(orjson.loads(raw), type_="service_unavailable", code="upstream_unavailable", contains=("unhealthy",))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry
 
 from blacksoil.core.home import Home
-from blacksoil.tokens.backends import make_engine
+from blacksoil.tokens.backends import ReplicaSpec, make_engine
 from blacksoil.tokens.breaker import CircuitBreaker
 from blacksoil.tokens.config import TokensConfig
 from blacksoil.tokens.gateway import Gateway
@@ -24,7 +24,7 @@ def build_gateway(
         replicas = []
         for index, replica_cfg in enumerate(model.replicas):
             name = replica_cfg.name or f"{model.name}/{index}"
-            engine = make_engine(name, model.name, replica_cfg, config, home.root / "models", progress)
+            engine = make_engine(ReplicaSpec(name, model.name, replica_cfg, config, home.root / "models", progress))
             breaker = CircuitBreaker(config.breaker.failure_threshold, config.breaker.cooldown_s)
             replica_metrics = metrics.for_replica(model.name, name, engine.queue_depth)
             replicas.append(Replica(engine, breaker, replica_metrics))

@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from typing import TypeVar
 
+from blacksoil.core.aio import aclose_quietly
 from blacksoil.core.ids import new_id
 from blacksoil.tokens.config import TokensConfig
 from blacksoil.tokens.engine import Engine
@@ -150,7 +151,7 @@ class Gateway:
             error = exc
             raise
         finally:
-            await _close(chunks)
+            await aclose_quietly(chunks)
             m = replica.metrics
             if usage:
                 m.tokens_in.inc(usage.get("prompt_tokens", 0))
@@ -197,9 +198,3 @@ def _timeout(replica: Replica, n_tokens: int, wait: float, total_s: float, *, to
         )
     phase, key = ("the next token", "idle_s") if n_tokens else ("the first token", "first_token_s")
     return UpstreamTimeoutError(f"{replica.name}: no answer for {phase} within {wait:g}s (timeouts.{key})")
-
-
-async def _close(chunks: AsyncIterator[Batch]) -> None:
-    aclose = getattr(chunks, "aclose", None)
-    if aclose is not None:
-        await aclose()

@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
@@ -23,6 +22,7 @@ import orjson
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from blacksoil.core.aio import aclose_quietly
 from blacksoil.core.errors import BlacksoilError
 from blacksoil.core.http import ClientDisconnectedError, DisconnectWatch
 
@@ -101,7 +101,7 @@ async def _open(opening: Awaitable[AsyncIterator[list[Any]]]) -> Opened:
     except StopAsyncIteration:
         return chunks, []
     except BaseException:
-        await _close(chunks)
+        await aclose_quietly(chunks)
         raise
 
 
@@ -110,11 +110,4 @@ async def _discard(head: asyncio.Future[Opened]) -> None:
     head.cancel()
     await asyncio.gather(head, return_exceptions=True)
     if not head.cancelled() and head.exception() is None:
-        await _close(head.result()[0])
-
-
-async def _close(chunks: AsyncIterator[list[Any]]) -> None:
-    aclose = getattr(chunks, "aclose", None)
-    if aclose is not None:
-        with contextlib.suppress(Exception):
-            await aclose()
+        await aclose_quietly(head.result()[0])

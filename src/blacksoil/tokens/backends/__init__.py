@@ -7,6 +7,7 @@ ones (the config model already rejects unknown names; this guards programmatic u
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from blacksoil.core.errors import ConfigError
@@ -17,49 +18,41 @@ from blacksoil.tokens.engine import Engine
 from blacksoil.tokens.weights import Progress, ensure_default_model
 
 
-def _embedded(
-    name: str,
-    model: str,
-    cfg: ReplicaConfig,
-    tokens: TokensConfig,
-    models_dir: Path,
-    progress: Progress | None,
-) -> Engine:
+@dataclass(frozen=True)
+class ReplicaSpec:
+    """Everything a factory needs to build one replica's engine."""
+
+    name: str
+    model: str
+    config: ReplicaConfig
+    tokens: TokensConfig
+    models_dir: Path
+    progress: Progress | None = None
+
+
+def _embedded(spec: ReplicaSpec) -> Engine:
+    cfg = spec.config
     assert isinstance(cfg, EmbeddedReplicaConfig)
-    path = Path(cfg.model_path).expanduser() if cfg.model_path else ensure_default_model(models_dir, progress)
+    path = Path(cfg.model_path).expanduser() if cfg.model_path else ensure_default_model(spec.models_dir, spec.progress)
     if not path.is_file():
-        raise ConfigError(f"model_path {path} for replica {name} does not exist")
-    return EmbeddedEngine(name, model, cfg, path)
+        raise ConfigError(f"model_path {path} for replica {spec.name} does not exist")
+    return EmbeddedEngine(spec.name, spec.model, cfg, path)
 
 
-def _upstream(
-    name: str,
-    model: str,
-    cfg: ReplicaConfig,
-    tokens: TokensConfig,
-    models_dir: Path,
-    progress: Progress | None,
-) -> Engine:
-    assert isinstance(cfg, UpstreamReplicaConfig)
-    return UpstreamEngine(name, model, cfg, tokens.timeouts)
+def _upstream(spec: ReplicaSpec) -> Engine:
+    assert isinstance(spec.config, UpstreamReplicaConfig)
+    return UpstreamEngine(spec.name, spec.model, spec.config, spec.tokens.timeouts)
 
 
-EngineFactory = Callable[[str, str, ReplicaConfig, TokensConfig, Path, Progress | None], Engine]
-BACKENDS: dict[str, EngineFactory] = {"embedded": _embedded, "upstream": _upstream}
+BACKENDS: dict[str, Callable[[ReplicaSpec], Engine]] = {"embedded": _embedded, "upstream": _upstream}
 
 
-def make_engine(
-    name: str,
-    model: str,
-    cfg: ReplicaConfig,
-    tokens: TokensConfig,
-    models_dir: Path,
-    progress: Progress | None,
-) -> Engine:
-    factory = BACKENDS.get(cfg.engine)
+def make_engine(spec: ReplicaSpec) -> Engine:
+    factory = BACKENDS.get(spec.config.engine)
     if factory is None:
-        raise ConfigError(f"unknown engine '{cfg.engine}' for replica {name}; valid: {', '.join(sorted(BACKENDS))}")
-    return factory(name, model, cfg, tokens, models_dir, progress)
+        valid = ", ".join(sorted(BACKENDS))
+        raise ConfigError(f"unknown engine '{spec.config.engine}' for replica {spec.name}; valid: {valid}")
+    return factory(spec)
 
 
-__all__ = ["BACKENDS", "EmbeddedEngine", "UpstreamEngine", "make_engine"]
+__all__ = ["BACKENDS", "EmbeddedEngine", "ReplicaSpec", "UpstreamEngine", "make_engine"]
