@@ -30,7 +30,8 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/embedded_engine.py
-	test -x .venv-bench/bin/litellm || $(BIN)/python benchmarks/gateway_overhead.py --install-litellm --quick --only litellm
+	test -x .venv-bench/bin/litellm || ($(PYTHON) -m venv .venv-bench && \
+	  .venv-bench/bin/pip install -q 'litellm[proxy]==1.106.*' uvloop)
 	$(BIN)/python benchmarks/gateway_overhead.py
 
 clean:
