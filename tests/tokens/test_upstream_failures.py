@@ -767,3 +767,26 @@ async def test_health_checks_take_a_dead_replica_out_and_readyz_reports_it(
     resp, raw = await post(http, gw, chat(model="lonely"))
     assert resp.status_code == 503
     assert_error(orjson.loads(raw), type_="service_unavailable", code="upstream_unavailable", contains=("unhealthy",))
+
+
+# -- what reaches the upstream ----------------------------------------------------------------------
+
+
+@STREAM
+async def test_body_is_forwarded_verbatim_with_the_upstream_model_name(
+    start_gateway: GatewayStarter, upstream: MisbehavingUpstream, http: httpx.AsyncClient, stream: bool
+) -> None:
+    tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}
+    extra = {"tools": [tool], "tool_choice": "auto", "top_k": 7, "seed": 3, "stop": ["\n\n"]}
+    gw = start_gateway({"public-name": [replica(upstream.url, "ok")]})
+    resp, raw = await post(http, gw, chat(model="public-name", stream=stream, **extra))
+    assert resp.status_code == 200
+    body = (await only_call(upstream, "ok")).body
+    assert body["model"] == "ok"  # the name the upstream knows
+    for key, value in extra.items():
+        assert body[key] == value, key
+    if stream:  # always asked, so the gateway can count tokens; not shown to a client that did not ask
+        assert body["stream_options"] == {"include_usage": True}
+        assert all(orjson.loads(e).get("choices") for e in data_events(raw) if e != b"[DONE]")
+    else:
+        assert orjson.loads(raw)["model"] == "public-name"
