@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from blacksoil import __version__
 from blacksoil.config import BlacksoilConfig
+from blacksoil.core.errors import ConfigError
 from blacksoil.core.home import Home
 from blacksoil.core.http import JSONBytesResponse, install_error_handlers
 from blacksoil.core.metrics import new_registry, render
@@ -32,7 +33,7 @@ def build_app(
 ) -> FastAPI:
     unknown = [p for p in planes if p not in PLANES]
     if unknown:
-        raise ValueError(f"unknown plane(s) {', '.join(unknown)}; valid: {', '.join(PLANES)}")
+        raise ConfigError(f"unknown plane(s) {', '.join(unknown)}; valid: {', '.join(PLANES)}")
     registry = new_registry()
     gateway = build_gateway(config.tokens, home, registry, progress) if "tokens" in planes else None
 
