@@ -1,9 +1,16 @@
 """Gateway overhead: what the blacksoil token gateway adds on top of a fast upstream, side by side with LiteLLM.
 
-One run, one machine, one mock upstream, one load generator. For concurrency 1, 16 and 64, streamed
-(20 chunks) and not, it measures latency straight to the mock and through each gateway (p50/p99;
-added = through minus direct), time to the first streamed byte, the most requests/s the gateway
-passes, and the gateway's CPU time per request (utime+stime from /proc/<pid>/stat).
+One run, one machine, one mock upstream, one load generator. For concurrency 1, 16 and 64 and three
+modes, it measures latency straight to the mock and through each gateway (p50/p99; added = through
+minus direct), time to the first streamed byte, the most requests/s the gateway passes, and the
+gateway's CPU time per request and per streamed chunk (utime+stime from /proc/<pid>/stat). Modes:
+
+* nonstream: one JSON completion.
+* stream: 20 chunks and [DONE], written by the mock all at once: the gateway gets them in one or two
+  reads, the best case for a gateway that handles what arrived together as one batch.
+* stream_spaced: the same 20 chunks, each --chunk-gap-ms (default 1) after the one before, as an
+  engine's decode steps would send them: each arrives in its own read. Direct to the mock has the same
+  gaps. At low concurrency the gaps, not the gateway, limit requests/s; CPU per chunk is the figure.
 
 Pinning: each gateway runs alone on core 0 (taskset -c 0); the mock and this script (the load
 generator) share core 1. The whole run holds an exclusive flock on /tmp/blacksoil-bench.lock.
@@ -13,8 +20,8 @@ LiteLLM runs from its own venv (default .venv-bench; --install-litellm creates i
 Prints JSON and writes it to benchmarks/results/gateway_overhead.json. Where the gateway's CPU goes:
 benchmarks/gateway_profile.py (py-spy).
 
-  .venv/bin/python benchmarks/gateway_overhead.py            # full run, about 3.5 minutes
-  .venv/bin/python benchmarks/gateway_overhead.py --quick    # ~1 minute, rougher figures
+  .venv/bin/python benchmarks/gateway_overhead.py            # full run, about 5 minutes
+  .venv/bin/python benchmarks/gateway_overhead.py --quick    # ~1.5 minutes, rougher figures
   .venv/bin/python benchmarks/gateway_overhead.py --only blacksoil
   .venv/bin/python benchmarks/gateway_overhead.py --source-ref HEAD   # ignore uncommitted edits in src/
 """
@@ -30,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +48,11 @@ import procs
 import targets
 
 RESULTS = procs.ROOT / "benchmarks" / "results"
-MODES = {"nonstream": False, "stream": True}
+MODES = {"nonstream": False, "stream": True, "stream_spaced": True}  # mode: streamed?
+SPACED = {"stream_spaced"}  # modes whose requests go to the mock's /spaced/v1
+# One gateway process per upstream path, each with one model: a second model in LiteLLM's config
+# alone made it 10-25% slower.
+UPSTREAMS = {"/v1": ("nonstream", "stream"), "/spaced/v1": ("stream_spaced",)}
 STREAM_CHUNKS = 20
 GOALS = {
     "added_p50_ms_c1": 1.0,
@@ -62,26 +74,17 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def request_bytes(port: int, stream: bool) -> bytes:
+def request_bytes(port: int, mode: str, direct: bool = False) -> bytes:
+    """A chat completion request for ``mode``; ``direct``: addressed to the mock rather than a gateway."""
     body = {
         "model": "mock",
         "messages": [{"role": "user", "content": "Say hello in five words."}],
         "max_tokens": 32,
-        "stream": stream,
+        "stream": MODES[mode],
     }
+    path = ("/spaced" if mode in SPACED and direct else "") + "/v1/chat/completions"
     auth = {"authorization": f"Bearer {targets.LITELLM_KEY}"}  # LiteLLM needs it; the others ignore it
-    return loadgen.build_request("127.0.0.1", port, "POST", "/v1/chat/completions", json.dumps(body).encode(), auth)
-
-
-def system_busy_s() -> float:
-    """CPU seconds the whole machine spent busy (user, nice, system, irq, softirq; not idle, iowait, steal)."""
-    f = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (f[0] + f[1] + f[2] + f[5] + f[6]) / os.sysconf("SC_CLK_TCK")
-
-
-def steal_s() -> float:
-    """CPU seconds the hypervisor gave to others while this guest wanted to run."""
-    return int(Path("/proc/stat").read_text().split("\n", 1)[0].split()[8]) / os.sysconf("SC_CLK_TCK")
+    return loadgen.build_request("127.0.0.1", port, "POST", path, json.dumps(body).encode(), auth)
 
 
 class Bench:
@@ -100,7 +103,7 @@ class Bench:
                 return result
             log(f"  other processes used {result['background_cpu_cores']} cores; waiting for quiet, then redoing")
             ours = [os.getpid(), self.mock.pid, *([gateway_pid] if gateway_pid else [])]
-            await wait_quiet(self.args.quiet_wait_s, ours)
+            await procs.wait_quiet(self.args.quiet_wait_s, ours)
         raise AssertionError("unreachable")
 
     async def _phase(
@@ -113,11 +116,12 @@ class Bench:
             gw = procs.cpu_seconds([gateway_pid]) if gateway_pid else 0.0
             # This process's own CPU (its children are the servers) plus the mock's: the client core.
             client = procs.cpu_seconds([os.getpid()], descendants=False) + procs.cpu_seconds([self.mock.pid])
-            marks[name] = (gw, client, system_busy_s(), procs.cpu_seconds(mine), steal_s())
+            marks[name] = (gw, client, procs.system_busy_s(), procs.cpu_seconds(mine), procs.steal_s())
 
         stream = MODES[mode]
         res = await loadgen.run_phase(
-            "127.0.0.1", port, request_bytes(port, stream), concurrency=concurrency, warmup_s=warmup_s,
+            "127.0.0.1", port, request_bytes(port, mode, direct=gateway_pid is None), concurrency=concurrency,
+            warmup_s=warmup_s,
             duration_s=duration_s, stream=stream, on_window_start=lambda: sample("a"),
             on_window_end=lambda: sample("b"),
         )  # fmt: skip
@@ -135,9 +139,11 @@ class Bench:
             out["gateway_rss_mb"] = procs.rss_mb(gateway_pid)
         return out
 
-    async def matrix(self, port: int, gateway_pid: int | None, warmup_s: float, duration_s: float) -> dict[str, Any]:
+    async def matrix(
+        self, port: int, gateway_pid: int | None, warmup_s: float, duration_s: float, modes: Iterable[str] = MODES
+    ) -> dict[str, Any]:
         results: dict[str, Any] = {}
-        for mode in MODES:
+        for mode in modes:
             for c in self.args.concurrency:
                 r = await self.phase(port, mode, c, gateway_pid, warmup_s, duration_s)
                 lat = r["latency_ms"]
@@ -145,32 +151,17 @@ class Bench:
                 results.setdefault(mode, {})[f"c{c}"] = r
         return results
 
-    async def check(self, port: int) -> dict[str, Any]:
-        """A few requests per mode; each must be a 200 (and, streamed, 21 events ending in [DONE])."""
+    async def check(self, port: int, modes: Iterable[str]) -> dict[str, Any]:
+        """A few requests per mode; each must be a 200 (and, streamed, at least 21 events ending in [DONE])."""
         seen = {}
-        for mode, stream in MODES.items():
-            answers = await loadgen.probe("127.0.0.1", port, request_bytes(port, stream), n=3)
-            bad = [a for a in answers if a["status"] != 200 or (stream and not a["done"])]
+        for mode in modes:
+            stream = MODES[mode]
+            answers = await loadgen.probe("127.0.0.1", port, request_bytes(port, mode), n=3)
+            bad = [a for a in answers if a["status"] != 200 or (stream and (not a["done"] or a["events"] < 21))]
             if bad:
                 raise RuntimeError(f"sanity check failed for {mode}: {answers}")
             seen[mode] = answers
         return seen
-
-
-async def wait_quiet(limit_s: float, mine: list[int], threshold: float = 0.15) -> float:
-    """Wait until processes other than ``mine`` use < threshold cores (over 1 s); return that level."""
-    deadline = time.monotonic() + limit_s
-    while True:
-        s0, m0 = system_busy_s(), procs.cpu_seconds(mine)
-        await asyncio.sleep(1.0)
-        level = max(0.0, (system_busy_s() - s0) - (procs.cpu_seconds(mine) - m0))
-        if level < threshold or time.monotonic() > deadline:
-            return round(level, 2)
-
-
-def pin(core: int | None) -> None:
-    """Run this process (the load generator) on one core; None: anywhere."""
-    os.sched_setaffinity(0, {core} if core is not None else set(range(os.cpu_count() or 1)))
 
 
 def derive(direct: dict[str, Any], through: dict[str, Any]) -> dict[str, Any]:
@@ -188,6 +179,7 @@ def derive(direct: dict[str, Any], through: dict[str, Any]) -> dict[str, Any]:
             if MODES[mode]:
                 row["added_ttfb_ms"] = _diff(g["ttfb_ms"], d["ttfb_ms"])
                 row["gateway_cpu_us_per_chunk"] = g.get("gateway_cpu_us_per_chunk")
+                row["http_chunks_per_response"] = g.get("http_chunks_per_response")
             out.setdefault(mode, {})[key] = row
         best = max(by_c.values(), key=lambda r: r["rps"])
         out[mode]["max_rps"] = best["rps"]
@@ -216,51 +208,55 @@ def goals(gateways: dict[str, Any]) -> list[dict[str, Any]]:
         if c1:
             for q, key in (("p50", "added_p50_ms_c1"), ("p99", "added_p99_ms_c1")):
                 v = c1["added_latency_ms"][q]
-                row(key, mode, f"<= {GOALS[key]} ms", v, (l1.get("added_latency_ms") or {}).get(q),
+                row(key, mode, f"<= {GOALS[key]:g} ms", v, (l1.get("added_latency_ms") or {}).get(q),
                     v is not None and v <= GOALS[key])  # fmt: skip
             if MODES[mode]:
                 v = c1["added_ttfb_ms"]["p50"]
                 key = "added_ttfb_p50_ms_c1"
-                row(key, mode, f"<= {GOALS[key]} ms", v, (l1.get("added_ttfb_ms") or {}).get("p50"),
+                row(key, mode, f"<= {GOALS[key]:g} ms", v, (l1.get("added_ttfb_ms") or {}).get("p50"),
                     v is not None and v <= GOALS[key])  # fmt: skip
-        other = ll[mode]["max_rps"] if ll else LITELLM_REFERENCE["max_rps"][mode]  # type: ignore[index]
+        other = ll[mode]["max_rps"] if ll else LITELLM_REFERENCE["max_rps"].get(mode)  # type: ignore[attr-defined]
         ratio = round(bs[mode]["max_rps"] / other, 1) if other else None
         name = "max_rps_vs_litellm" + ("" if ll else " (vs the reference figure: LiteLLM did not run)")
-        rows.append({"goal": name, "mode": mode, "target": f">= {GOALS['max_rps_vs_litellm']}x",
+        rows.append({"goal": name, "mode": mode, "target": f">= {GOALS['max_rps_vs_litellm']:g}x",
                      "blacksoil": bs[mode]["max_rps"], "litellm": other, "ratio": ratio,
                      "met": ratio is not None and ratio >= GOALS["max_rps_vs_litellm"]})  # fmt: skip
     return rows
 
 
 async def run_gateway(bench: Bench, name: str, args: argparse.Namespace, workdir: Path, core: int | None) -> dict:
-    port = procs.free_port()
-    info: dict[str, Any] = {}
+    """Measure one gateway: one process per upstream path (each configured with the one model ``mock``)."""
+    info: dict[str, Any] = {"first_requests": {}, "conditions": {}}
+    source = None
     if name == "litellm":
         info["versions"] = procs.venv_versions(targets.litellm_python(args.litellm_venv), targets.LITELLM_VERSIONS)
-    try:
-        log(f"starting {name} on core {core}")
-        if name == "blacksoil":
-            source = None
-            if args.source_ref:
-                info["source"] = procs.export_source(args.source_ref, workdir / "source")
-                source = workdir / "source" / "src"
+    elif args.source_ref:
+        info["source"] = procs.export_source(args.source_ref, workdir / "source")
+        source = workdir / "source" / "src"
+    else:
+        info["source"] = procs.source_state()
+    for base, modes in UPSTREAMS.items():
+        port = procs.free_port()
+        try:
+            log(f"starting {name} on core {core}, upstream {base}")
+            if name == "blacksoil":
+                server = targets.start_blacksoil(port, bench.mock_port, core, workdir, source, base)
             else:
-                info["source"] = procs.source_state()
-            server = targets.start_blacksoil(port, bench.mock_port, core, workdir, source)
-        else:
-            server = targets.start_litellm(port, bench.mock_port, core, workdir, args.litellm_venv)
-    except (RuntimeError, OSError) as exc:
-        log(f"{name} could not start: {exc}")
-        return {**info, "status": "not run", "reason": str(exc)}
-    try:
-        info["first_requests"] = await bench.check(port)
-        info["startup_rss_mb"] = procs.rss_mb(server.pid)
-        info["conditions"] = await bench.matrix(port, server.pid, args.warmup, args.duration)
-        info["status"] = "ok"
-    except (RuntimeError, OSError) as exc:
-        info.update(status="failed", reason=f"{exc}\n{server.log_tail()}")
-    finally:
-        server.stop()
+                server = targets.start_litellm(port, bench.mock_port, core, workdir, args.litellm_venv, base)
+        except (RuntimeError, OSError) as exc:
+            log(f"{name} could not start: {exc}")
+            return {**info, "status": "not run", "reason": str(exc)}
+        try:
+            info["first_requests"].update(await bench.check(port, modes))
+            info.setdefault("startup_rss_mb", procs.rss_mb(server.pid))
+            info["conditions"].update(await bench.matrix(port, server.pid, args.warmup, args.duration, modes))
+        except (RuntimeError, OSError) as exc:
+            info.update(status="failed", reason=f"{exc}\n{server.log_tail()}")
+            log(f"{name} failed: {info['reason']}")
+            return info
+        finally:
+            server.stop()
+    info["status"] = "ok"
     if name == "blacksoil" and not args.source_ref and procs.source_state() != info["source"]:
         info["source_changed_during_run"] = procs.source_state()
         log("warning: src/ changed while blacksoil was measured (see source_changed_during_run)")
@@ -270,17 +266,17 @@ async def run_gateway(bench: Bench, name: str, args: argparse.Namespace, workdir
 async def benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     procs.cancel_on_sigterm()
     gw_core, client_core = args.cores
-    pin(client_core)
+    procs.pin(client_core)
     mock_port = procs.free_port()
-    mock = targets.start_mock(mock_port, client_core, workdir)
+    mock = targets.start_mock(mock_port, client_core, workdir, args.chunk_gap_ms)
     bench = Bench(args, mock, mock_port)
     out: dict[str, Any] = {"benchmark": "gateway_overhead", "command": args.command, "machine": args.machine}
     try:
-        out["background_cpu_cores_at_start"] = await wait_quiet(args.quiet_wait_s, [os.getpid(), mock.pid])
+        out["background_cpu_cores_at_start"] = await procs.wait_quiet(args.quiet_wait_s, [os.getpid(), mock.pid])
         log("mock upstream alone: load generator on the other core")
-        pin(gw_core)
+        procs.pin(gw_core)
         solo = {m: await bench.phase(mock_port, m, 64, None, 0.5, args.direct_duration) for m in MODES}
-        pin(client_core)
+        procs.pin(client_core)
         out["mock_upstream"] = {
             "max_rps_one_core": {m: r["rps"] for m, r in solo.items()},
             "note": "mock on one core, load generator on the other; the direct rows below share one core",
@@ -319,6 +315,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="the venv LiteLLM is installed in (default: .venv-bench)")  # fmt: skip
     p.add_argument("--install-litellm", action="store_true",
                    help=f"first create that venv and install LiteLLM into it: {targets.LITELLM_INSTALL}")  # fmt: skip
+    p.add_argument("--chunk-gap-ms", type=float, default=1.0, metavar="MS",
+                   help="gap between the chunks of a stream_spaced response (default 1)")  # fmt: skip
     p.add_argument("--quiet-wait-s", type=float, metavar="S", default=60.0,
                    help="wait up to this many seconds for other processes to go quiet (default 60)")  # fmt: skip
     p.add_argument("--source-ref", metavar="REF",
@@ -365,6 +363,7 @@ def main(argv: list[str] | None = None) -> None:
         "concurrency": args.concurrency, "warmup_s": args.warmup, "duration_s": args.duration,
         "direct_warmup_s": args.direct_warmup, "direct_duration_s": args.direct_duration,
         "gateway_core": args.cores[0], "client_core": args.cores[1], "stream_chunks": STREAM_CHUNKS,
+        "chunk_gap_ms": args.chunk_gap_ms,
         "wall_s": round(time.monotonic() - started, 1),
     }  # fmt: skip
     text = json.dumps(result, indent=2)

@@ -1,7 +1,8 @@
-"""Where the blacksoil token gateway's CPU goes under load: py-spy, streamed and not, against the mock upstream.
+"""Where the blacksoil token gateway's CPU goes under load: py-spy, against the mock upstream.
 
-Same setup as gateway_overhead.py (gateway on core 0; mock, load generator and py-spy on core 1; the
-bench flock held). For each mode it records twice: Python frames only, and with native frames
+Same setup and modes as gateway_overhead.py (non-streaming, streamed all at once, streamed with spaced
+chunks; gateway on core 0; mock, load generator and py-spy on core 1; the bench flock held). For each
+mode it records twice: Python frames only, and with native frames
 (``--native``, which shows syscalls such as ``write`` and C code such as the garbage collector).
 Throughput while profiled is lower than in the benchmark (py-spy pauses the process to sample).
 
@@ -31,7 +32,41 @@ import loadgen
 import procs
 import pyspy_summary
 import targets
-from gateway_overhead import MODES, RESULTS, log, pin, request_bytes
+from gateway_overhead import MODES, RESULTS, UPSTREAMS, log, request_bytes
+
+
+async def _record(
+    args: argparse.Namespace,
+    spy: Path,
+    taskset: list[str],
+    spies: list[subprocess.Popen[bytes]],
+    pid: int,
+    port: int,
+    mode: str,
+    native: bool,
+) -> dict[str, Any]:
+    """Drive ``mode`` at the set concurrency while py-spy records the gateway; summarise the profile."""
+    c, stream = args.concurrency, MODES[mode]
+    path = RESULTS / f"profile-blacksoil-{mode}-c{c}{'-native' if native else ''}.txt"
+    cmd = [*taskset, str(spy), "record", "--pid", str(pid), "--duration", str(args.duration),
+           "--rate", str(args.rate), "--format", "raw", "--nolineno", "--output", str(path)]  # fmt: skip
+    if native:
+        cmd.append("--native")
+
+    def start_spy() -> None:
+        spies.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+
+    log(f"profiling {mode} c={c} ({'native' if native else 'Python'} frames) -> {path.name}")
+    res = await loadgen.run_phase("127.0.0.1", port, request_bytes(port, mode), concurrency=c, warmup_s=2.0,
+                                  duration_s=args.duration + 1.0, stream=stream, on_window_start=start_spy)  # fmt: skip
+    _, err = await asyncio.to_thread(spies[-1].communicate, None, 30)
+    if spies[-1].returncode:
+        raise SystemExit(f"py-spy failed: {err.decode(errors='replace')}")
+    return {
+        "file": str(path.relative_to(procs.ROOT)),
+        "rps_while_profiled": res.summary(stream)["rps"],
+        **pyspy_summary.summarise(path, top=args.top),
+    }
 
 
 async def profile(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
@@ -42,44 +77,29 @@ async def profile(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     cores = procs.cores()
     gw_core, client_core = (cores[0], cores[1]) if len(cores) >= 2 else (None, None)
     machine = {**procs.machine(len(cores)), "blacksoil_source": procs.source_state()}
-    pin(client_core)
-    mock_port, port = procs.free_port(), procs.free_port()
+    procs.pin(client_core)
+    mock_port = procs.free_port()
     mock = targets.start_mock(mock_port, client_core, workdir)
     source = None
     if args.source_ref:
         machine["blacksoil_source"] = procs.export_source(args.source_ref, workdir / "source")
         source = workdir / "source" / "src"
-    server = targets.start_blacksoil(port, mock_port, gw_core, workdir, source)
     out: dict[str, Any] = {"benchmark": "gateway_profile", "command": args.command, "machine": machine}
     taskset = ["taskset", "-c", str(client_core)] if client_core is not None else []
     spies: list[subprocess.Popen[bytes]] = []
-    c = args.concurrency
     try:
-        for mode, stream in MODES.items():
-            for native in (False, True):
-                path = RESULTS / f"profile-blacksoil-{mode}-c{c}{'-native' if native else ''}.txt"
-                cmd = [*taskset, str(spy), "record", "--pid", str(server.pid), "--duration", str(args.duration),
-                       "--rate", str(args.rate), "--format", "raw", "--nolineno", "--output", str(path)]  # fmt: skip
-                if native:
-                    cmd.append("--native")
-
-                def start_spy(cmd: list[str] = cmd) -> None:
-                    spies.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
-
-                log(f"profiling {mode} c={c} ({'native' if native else 'Python'} frames) -> {path.name}")
-                res = await loadgen.run_phase("127.0.0.1", port, request_bytes(port, stream), concurrency=c,
-                                              warmup_s=2.0, duration_s=args.duration + 1.0, stream=stream,
-                                              on_window_start=start_spy)  # fmt: skip
-                _, err = await asyncio.to_thread(spies[-1].communicate, None, 30)
-                if spies[-1].returncode:
-                    raise SystemExit(f"py-spy failed: {err.decode(errors='replace')}")
-                out.setdefault(mode, {})["native" if native else "python"] = {
-                    "file": str(path.relative_to(procs.ROOT)),
-                    "rps_while_profiled": res.summary(stream)["rps"],
-                    **pyspy_summary.summarise(path, top=args.top),
-                }
+        for base, modes in UPSTREAMS.items():
+            port = procs.free_port()
+            server = targets.start_blacksoil(port, mock_port, gw_core, workdir, source, base)
+            try:
+                for mode in modes:
+                    for native in (False, True):
+                        out.setdefault(mode, {})["native" if native else "python"] = await _record(
+                            args, spy, taskset, spies, server.pid, port, mode, native
+                        )
+            finally:
+                server.stop()
     finally:
-        server.stop()
         mock.stop()
     return out
 

@@ -4,7 +4,9 @@ connection.
 ``run_phase()`` opens ``concurrency`` connections, warms up, then measures for ``duration_s``:
 for each request it records the send time, the first byte of the response body (for streams: the
 first ``data:`` event) and the end of the response. Requests that start and end inside the measured
-window give the latencies; responses that end inside it give the throughput.
+window give the latencies; responses that end inside it give the throughput. For streams it also
+counts the pieces of chunked encoding in each body: a server that writes each ``send`` as one chunk
+(uvicorn, the mock) shows how many writes it made, however the network merged them.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ class _Conn(asyncio.Protocol):
     def __init__(self) -> None:
         self.parser = httptools.HttpResponseParser(self)
         self.transport: asyncio.Transport | None = None
-        self.waiter: asyncio.Future[tuple[int, int, int, int, bool]] | None = None
+        self.waiter: asyncio.Future[tuple[int, int, int, int, int, bool]] | None = None
         self.first_ns = 0
         self.events = 0
+        self.parts = 0
         self.done_seen = False
         self.tail = b""
 
@@ -54,6 +57,7 @@ class _Conn(asyncio.Protocol):
         if not self.first_ns:
             self.first_ns = time.perf_counter_ns()
         self.events += body.count(b"data:")
+        self.parts += 1
         if b"[DONE]" in body or b"[DONE]" in self.tail + body[:8]:
             self.done_seen = True
         self.tail = body[-8:]
@@ -62,12 +66,12 @@ class _Conn(asyncio.Protocol):
         end = time.perf_counter_ns()
         if self.waiter is not None and not self.waiter.done():
             status = self.parser.get_status_code()
-            self.waiter.set_result((status, self.first_ns or end, end, self.events, self.done_seen))
+            self.waiter.set_result((status, self.first_ns or end, end, self.events, self.parts, self.done_seen))
 
-    def request(self, payload: bytes) -> asyncio.Future[tuple[int, int, int, int, bool]]:
+    def request(self, payload: bytes) -> asyncio.Future[tuple[int, int, int, int, int, bool]]:
         if self.transport is None:
             raise ConnectionError("not connected")
-        self.first_ns, self.events, self.done_seen, self.tail = 0, 0, False, b""
+        self.first_ns, self.events, self.parts, self.done_seen, self.tail = 0, 0, 0, False, b""
         self.waiter = asyncio.get_running_loop().create_future()
         self.transport.write(payload)
         return self.waiter
@@ -96,6 +100,7 @@ class PhaseResult:
     errors: int = 0
     error_examples: list[str] = field(default_factory=list)
     events: int = 0
+    parts: int = 0
     missing_done: int = 0
 
     def error(self, what: str) -> None:
@@ -116,6 +121,7 @@ class PhaseResult:
             ttfb = sorted((f - s) / 1e6 for s, f, _ in self.samples)
             out["ttfb_ms"] = _stats(ttfb)
             out["events_per_response"] = round(self.events / max(1, len(self.samples)), 2)
+            out["http_chunks_per_response"] = round(self.parts / max(1, len(self.samples)), 2)
             out["responses_without_done"] = self.missing_done
         if self.error_examples:
             out["error_examples"] = self.error_examples
@@ -178,7 +184,9 @@ async def run_phase(
                     _, conn = await loop.create_connection(_Conn, host, port)
                     conns.append(conn)
                     start = time.perf_counter_ns()
-                status, first, end, events, done = await asyncio.wait_for(conn.request(payload), request_timeout_s)
+                status, first, end, events, parts, done = await asyncio.wait_for(
+                    conn.request(payload), request_timeout_s
+                )
             except (OSError, TimeoutError, httptools.HttpParserError) as exc:
                 if start >= w0 and time.perf_counter_ns() <= w1:
                     result.error(f"{type(exc).__name__}: {exc}")
@@ -193,6 +201,7 @@ async def run_phase(
                 if start >= w0:
                     result.samples.append((start, first, end))
                     result.events += events
+                    result.parts += parts
                     if stream and not done:
                         result.missing_done += 1
 
@@ -226,7 +235,7 @@ async def probe(host: str, port: int, payload: bytes, n: int = 3, timeout_s: flo
     try:
         for _ in range(n):
             start = time.perf_counter_ns()
-            status, _first, end, events, done = await asyncio.wait_for(conn.request(payload), timeout_s)
+            status, _first, end, events, _parts, done = await asyncio.wait_for(conn.request(payload), timeout_s)
             answers.append({"status": status, "ms": round((end - start) / 1e6, 2), "events": events, "done": done})
     finally:
         conn.close()

@@ -266,3 +266,30 @@ def export_source(ref: str, into: Path) -> dict[str, object]:
     archive = subprocess.run(["git", "archive", commit, "src"], cwd=ROOT, capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
     return {"from": f"git archive {ref}", "commit": commit, "src_changes": []}
+
+
+def pin(core: int | None) -> None:
+    """Run this process (the load generator) on one core; None: anywhere."""
+    os.sched_setaffinity(0, {core} if core is not None else set(range(os.cpu_count() or 1)))
+
+
+def system_busy_s() -> float:
+    """CPU seconds the whole machine spent busy (user, nice, system, irq, softirq; not idle, iowait, steal)."""
+    f = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (f[0] + f[1] + f[2] + f[5] + f[6]) / _TICK
+
+
+def steal_s() -> float:
+    """CPU seconds the hypervisor gave to others while this guest wanted to run."""
+    return int(Path("/proc/stat").read_text().split("\n", 1)[0].split()[8]) / _TICK
+
+
+async def wait_quiet(limit_s: float, mine: list[int], threshold: float = 0.15) -> float:
+    """Wait until processes other than ``mine`` use < threshold cores (over 1 s); return that level."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        s0, m0 = system_busy_s(), cpu_seconds(mine)
+        await asyncio.sleep(1.0)
+        level = max(0.0, (system_busy_s() - s0) - (cpu_seconds(mine) - m0))
+        if level < threshold or time.monotonic() > deadline:
+            return round(level, 2)

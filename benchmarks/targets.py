@@ -1,7 +1,8 @@
 """The servers under test: the mock upstream, the blacksoil token gateway and LiteLLM's proxy.
 
 Each ``start_*`` returns a started, ready :class:`procs.Server` pinned to the given core, or raises
-``RuntimeError`` saying why it could not start.
+``RuntimeError`` saying why it could not start. A gateway serves one model, ``mock``, from one of the
+mock's paths (``base``): ``/v1`` (streams written all at once) or ``/spaced/v1`` (stream chunks spaced).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ name = "mock"
 
 [[tokens.models.replicas]]
 engine = "upstream"
-base_url = "http://127.0.0.1:{mock_port}/v1"
+base_url = "http://127.0.0.1:{mock_port}{base}"
 """
 
 # Everything LiteLLM can be told to skip: no database, no spend or error logs, no callbacks, no
@@ -34,7 +35,7 @@ model_list:
   - model_name: mock
     litellm_params:
       model: openai/mock
-      api_base: http://127.0.0.1:{mock_port}/v1
+      api_base: http://127.0.0.1:{mock_port}{base}
       api_key: sk-mock
 litellm_settings:
   drop_params: true
@@ -53,8 +54,9 @@ general_settings:
 """
 
 
-def start_mock(port: int, core: int | None, workdir: Path) -> procs.Server:
-    argv = [sys.executable, str(procs.ROOT / "benchmarks" / "mock_upstream.py"), "--port", str(port)]
+def start_mock(port: int, core: int | None, workdir: Path, chunk_gap_ms: float = 1.0) -> procs.Server:
+    argv = [sys.executable, str(procs.ROOT / "benchmarks" / "mock_upstream.py"), "--port", str(port),
+            "--chunk-gap-ms", str(chunk_gap_ms)]  # fmt: skip
     server = procs.Server("mock upstream", argv, core, workdir / "mock.log", procs.local_env())
     procs.wait_ready(server, port, "/v1/models", timeout_s=15)
     return server
@@ -73,11 +75,11 @@ def blacksoil_command(config: Path, port: int) -> list[str]:
 
 
 def start_blacksoil(
-    port: int, mock_port: int, core: int | None, workdir: Path, source: Path | None = None
+    port: int, mock_port: int, core: int | None, workdir: Path, source: Path | None = None, base: str = "/v1"
 ) -> procs.Server:
     """``source``: a directory holding a blacksoil package to run instead of the installed one."""
     config = workdir / "blacksoil.toml"
-    config.write_text(_BLACKSOIL_TOML.format(mock_port=mock_port))
+    config.write_text(_BLACKSOIL_TOML.format(mock_port=mock_port, base=base))
     env = procs.local_env(BLACKSOIL_HOME=str(workdir / "blacksoil-home"))
     if source is not None:
         env["PYTHONPATH"] = str(source)  # ahead of the editable install's path entry
@@ -94,12 +96,14 @@ def litellm_python(venv: Path) -> Path:
     return venv / "bin" / "python"
 
 
-def start_litellm(port: int, mock_port: int, core: int | None, workdir: Path, venv: Path) -> procs.Server:
+def start_litellm(
+    port: int, mock_port: int, core: int | None, workdir: Path, venv: Path, base: str = "/v1"
+) -> procs.Server:
     exe = venv / "bin" / "litellm"
     if not exe.exists():
         raise RuntimeError(f"LiteLLM is not installed: no {exe}. Install it with: {LITELLM_INSTALL}")
     config = workdir / "litellm.yaml"
-    config.write_text(_LITELLM_YAML.format(mock_port=mock_port, key=LITELLM_KEY))
+    config.write_text(_LITELLM_YAML.format(mock_port=mock_port, base=base, key=LITELLM_KEY))
     env = procs.local_env(
         LITELLM_LOCAL_MODEL_COST_MAP="True",
         LITELLM_LOG="ERROR",

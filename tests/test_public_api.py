@@ -25,7 +25,7 @@ def test_core_imports_nothing_of_the_planes() -> None:
     offenders = []
     for path in core.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            module = node.module or "" if isinstance(node, ast.ImportFrom) else ""
+            module = (node.module or "") if isinstance(node, ast.ImportFrom) else ""
             if module.startswith("blacksoil.") and not module.startswith("blacksoil.core"):
                 offenders.append(f"{path.name}: {module}")
     assert not offenders, offenders
