@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+TIMES = "\N{MULTIPLICATION SIGN}"
+SHOWN = {"blacksoil": "blacksoil", "litellm": "LiteLLM"}
 DEFAULT = Path(__file__).resolve().parent / "results" / "gateway_overhead.json"
 MODE_NAMES = {
     "nonstream": "non-streaming",
@@ -23,7 +25,7 @@ def _ms(v: float | None) -> str:
     if v is None:
         return "-"
     digits = 3 if abs(v) < 0.1 else 2 if abs(v) < 10 else 1 if abs(v) < 100 else 0
-    return f"{v:.{digits}f} ms"
+    return f"{v:,.{digits}f} ms"
 
 
 def _us(v: float | None) -> str:
@@ -46,11 +48,10 @@ def summary(data: dict[str, Any]) -> list[str]:
 
     def line(name: str, mode: str, b: str, lv: str, goal_key: str | None) -> None:
         g = met.get((goal_key, mode)) if goal_key else None
-        goal = g["target"].replace(">=", "≥").replace("<=", "≤") if g else ""
+        goal = g["target"].replace(">=", "≥").replace("<=", "≤").replace("x", TIMES) if g else ""
+        verdict = "" if not g or g["met"] is None else "yes" if g["met"] else "**no**"
         if g and goal_key == "max_rps_vs_litellm":
-            goal, verdict = f"{goal} LiteLLM", f"{'yes' if g['met'] else '**no**'} ({g['ratio']}x)"
-        else:
-            verdict = ("yes" if g["met"] else "**no**") if g else ""
+            goal, verdict = f"{goal} LiteLLM", f"{verdict} ({g['ratio']}{TIMES})" if g["ratio"] else "no LiteLLM figure"
         rows.append(f"| {name} | {MODE_NAMES[mode]} | {b} | {lv} | {goal} | {verdict} |")
 
     for mode in MODE_NAMES:
@@ -74,6 +75,9 @@ def summary(data: dict[str, Any]) -> list[str]:
                 key = (f"c{c}", "gateway_cpu_us_per_chunk")
                 line(f"gateway CPU per chunk, concurrency {c}", mode, _us(_get(bs, mode, *key)),
                      _us(_get(ll, mode, *key)), None)  # fmt: skip
+    rss = [max((r.get("gateway_rss_mb") or 0 for by_c in (_get(gws, n, "conditions") or {}).values()
+                for r in by_c.values()), default=0) for n in ("blacksoil", "litellm")]  # fmt: skip
+    rows.append(f"| resident memory, largest at the end of a phase | | {rss[0]:.0f} MB | {rss[1]:.0f} MB | | |")
     for name in ("blacksoil", "litellm"):
         gw = gws.get(name, {})
         if gw.get("status") != "ok":
@@ -85,7 +89,7 @@ def detail(data: dict[str, Any]) -> list[str]:
     gws = data["gateways"]
     names = [n for n in ("blacksoil", "litellm") if gws.get(n, {}).get("status") == "ok"]
     head = "| mode | conc. | direct p50 / p99 | " + " | ".join(
-        f"{n} p50 / p99 | {n} req/s | {n} CPU/req" for n in names
+        f"{SHOWN[n]} p50 / p99 | {SHOWN[n]} req/s | {SHOWN[n]} CPU/req" for n in names
     )
     rows = [head + " |", "|---|---:|---:|" + "---:|---:|---:|" * len(names)]
     for mode, by_c in data["direct"].items():
@@ -104,7 +108,7 @@ def streams(data: dict[str, Any]) -> list[str]:
     gws = data["gateways"]
     names = [n for n in ("blacksoil", "litellm") if gws.get(n, {}).get("status") == "ok"]
     head = "| mode | conc. | direct req/s | " + " | ".join(
-        f"{n} CPU/chunk | {n} core busy | {n} HTTP chunks/resp." for n in names
+        f"{SHOWN[n]} CPU/chunk | {SHOWN[n]} core busy | {SHOWN[n]} HTTP chunks/resp." for n in names
     )
     rows = [head + " |", "|---|---:|---:|" + "---:|---:|---:|" * len(names)]
     for mode, by_c in data["direct"].items():
