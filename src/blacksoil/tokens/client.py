@@ -43,7 +43,7 @@ class TokensClient:
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> TokensClient:
-        self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout)
+        _ = self.session  # open the connection pool now
         return self
 
     async def __aexit__(

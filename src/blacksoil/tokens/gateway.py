@@ -130,7 +130,9 @@ class Gateway:
                 except StopAsyncIteration:
                     break
                 except TimeoutError:
-                    raise _timeout(replica, n_tokens, wait, timeouts.total_s, total=deadline < until) from None
+                    if deadline < until:
+                        raise _timeout_error(replica, "total_s", timeouts.total_s) from None
+                    raise _timeout_error(replica, "idle_s" if n_tokens else "first_token_s", wait) from None
                 out: Batch = []
                 for chunk in batch:
                     chunk["model"] = model
@@ -182,19 +184,22 @@ class Gateway:
             replica.set_health(True)
 
 
+_LIMITS = {
+    "first_token_s": "no answer for the first token",
+    "idle_s": "no answer for the next token",
+    "total_s": "the request did not finish",
+}
+
+
+def _timeout_error(replica: Replica, key: str, seconds: float) -> UpstreamTimeoutError:
+    """The error for a limit that ran out, naming the replica and the setting to change."""
+    return UpstreamTimeoutError(f"{replica.name}: {_LIMITS[key]} within {seconds:g}s (timeouts.{key})")
+
+
 async def _within(seconds: float, key: str, replica: Replica, work: Awaitable[T]) -> T:
     """Await ``work`` with a deadline; a timeout becomes an UpstreamTimeoutError naming the replica."""
     try:
         async with asyncio.timeout(seconds):
             return await work
     except TimeoutError:
-        raise UpstreamTimeoutError(f"{replica.name}: no answer within {seconds:g}s (timeouts.{key})") from None
-
-
-def _timeout(replica: Replica, n_tokens: int, wait: float, total_s: float, *, total: bool) -> UpstreamTimeoutError:
-    if total:
-        return UpstreamTimeoutError(
-            f"{replica.name}: the request did not finish within {total_s:g}s (timeouts.total_s)"
-        )
-    phase, key = ("the next token", "idle_s") if n_tokens else ("the first token", "first_token_s")
-    return UpstreamTimeoutError(f"{replica.name}: no answer for {phase} within {wait:g}s (timeouts.{key})")
+        raise _timeout_error(replica, key, seconds) from None

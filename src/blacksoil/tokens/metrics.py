@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from blacksoil.core.metrics import LATENCY_BUCKETS, TOKEN_LATENCY_BUCKETS
 
-_ERROR_KINDS = ("upstream_unavailable", "bad_gateway", "upstream_timeout", "invalid_request", "cancelled")
+_ERROR_KINDS = ("upstream_unavailable", "bad_gateway", "upstream_timeout", "cancelled")
 
 
 class TokenMetrics:
