@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import orjson
 import typer
@@ -14,7 +13,9 @@ from rich.console import Console
 from rich.table import Table
 
 from blacksoil import __version__
-from blacksoil.config import BlacksoilConfig, load_config
+from blacksoil.cli_router import router_app
+from blacksoil.cli_support import console, fail, load
+from blacksoil.config import BlacksoilConfig
 from blacksoil.core.errors import BlacksoilError
 from blacksoil.core.home import HOME_ENV, Home
 from blacksoil.core.runtime import tune_gc
@@ -27,7 +28,7 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="rich",
 )
-console = Console(stderr=True)
+app.add_typer(router_app, name="router")
 
 ConfigOpt = Annotated[
     Path | None,
@@ -52,7 +53,7 @@ def serve(
 ) -> None:
     """Serve one plane on its own (to run planes as separate processes or machines)."""
     if plane not in PLANES:
-        _fail(f"unknown plane '{plane}'; valid: {', '.join(PLANES)}")
+        fail(f"unknown plane '{plane}'; valid: {', '.join(PLANES)}")
     _serve((plane,), config, host, port)
 
 
@@ -62,7 +63,7 @@ def models(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List the models the configuration serves, with their replicas."""
-    cfg = _load(config)
+    cfg = load(config)
     rows = []
     for model in cfg.tokens.models:
         for i, replica in enumerate(model.replicas):
@@ -85,7 +86,7 @@ def version() -> None:
 
 
 def _serve(planes: tuple[str, ...], config_path: Path | None, host: str | None, port: int | None) -> None:
-    cfg = _load(config_path)
+    cfg = load(config_path)
     if host is not None:
         cfg.server.host = host
     if port is not None:
@@ -98,7 +99,7 @@ def _serve(planes: tuple[str, ...], config_path: Path | None, host: str | None, 
                 cfg, home, planes, progress=lambda msg: status.update(msg), on_ready=lambda: _banner(cfg)
             )
     except BlacksoilError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     console.print("loading models…")
     tune_gc()
     uvicorn.run(
@@ -129,18 +130,6 @@ def _banner(cfg: BlacksoilConfig) -> None:
         highlight=False,
         soft_wrap=True,
     )
-
-
-def _load(path: Path | None) -> BlacksoilConfig:
-    try:
-        return load_config(path, os.environ)
-    except BlacksoilError as exc:
-        _fail(exc.message)
-
-
-def _fail(message: str) -> NoReturn:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(2)
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ from blacksoil.server import build_app
 from blacksoil.tokens.config import (
     BreakerConfig,
     ModelConfig,
+    RouterConfig,
     TimeoutConfig,
     TokensConfig,
     UpstreamReplicaConfig,
@@ -63,21 +64,29 @@ GatewayStarter = Callable[..., RunningGateway]
 
 @pytest.fixture
 def start_gateway(tmp_path: Path) -> Iterator[GatewayStarter]:
-    """``start_gateway({"chat": [replica(...), ...]}, timeouts={...}, breaker={...})`` → RunningGateway."""
+    """``start_gateway({"chat": [replica(...), ...]}, timeouts={...}, breaker={...})`` → RunningGateway.
+
+    A model's value may also be a whole :class:`ModelConfig` (price, locality… for routing tests).
+    """
     counter = itertools.count()
     with contextlib.ExitStack() as stack:
 
         def start(
-            models: Mapping[str, Sequence[UpstreamReplicaConfig]],
+            models: Mapping[str, Sequence[UpstreamReplicaConfig] | ModelConfig],
             *,
             timeouts: Mapping[str, float] | None = None,
             breaker: Mapping[str, Any] | None = None,
             keepalive_s: float = KEEPALIVE_S,
             balancer: str = "least_loaded",
             health_interval_s: float = 3600,  # the health loop stays out of tests that do not ask for it
+            router: RouterConfig | None = None,
         ) -> RunningGateway:
             tokens = TokensConfig(
-                models=[ModelConfig(name=name, replicas=list(replicas)) for name, replicas in models.items()],
+                models=[
+                    spec if isinstance(spec, ModelConfig) else ModelConfig(name=name, replicas=list(spec))
+                    for name, spec in models.items()
+                ],
+                router=router or RouterConfig(),
                 balancer=balancer,
                 health_interval_s=health_interval_s,
                 keepalive_s=keepalive_s,

@@ -23,6 +23,12 @@ from blacksoil.tokens.types import (
     Kind,
 )
 
+MODEL_HEADER = "x-blacksoil-model"
+"""The model that served the request; for ``auto`` streams, the one chosen when the headers went out
+(a later fallback shows in the chunks' ``model`` field)."""
+TENANT_HEADER = "x-blacksoil-tenant"
+SENSITIVE_HEADER = "x-blacksoil-sensitive"
+
 _REQUEST_BODY = {"requestBody": {"content": {"application/json": {}}, "required": True}}
 
 
@@ -33,13 +39,19 @@ def router(gateway: Gateway) -> APIRouter:
     async def generate(
         http: Request, kind: Kind, params: ChatCompletionRequest | CompletionRequest, body: dict[str, Any]
     ) -> Response:
-        request = GenerationRequest(kind, params, body, request_id=new_id("req"))
-        headers = {"x-request-id": request.request_id}
+        meta = _routing_meta(http)
+        request = GenerationRequest(kind, params, body, request_id=new_id("req"), meta=meta)
         async with DisconnectWatch(http.receive):
             if not params.stream:
-                return JSONBytesResponse(await gateway.generate(request), headers=headers)
-            raw_headers = [(b"x-request-id", request.request_id.encode())]
-            return await SSEResponse.start(gateway.open_stream(request), keepalive_s, raw_headers)
+                result = await gateway.generate(request)
+                headers = {"x-request-id": request.request_id, MODEL_HEADER: result["model"]}
+                return JSONBytesResponse(result, headers=headers)
+
+            def stream_headers() -> list[tuple[bytes, bytes]]:
+                served = request.meta.get("model", params.model)
+                return [(b"x-request-id", request.request_id.encode()), (MODEL_HEADER.encode(), served.encode())]
+
+            return await SSEResponse.start(gateway.open_stream(request), keepalive_s, stream_headers)
 
     @api.post("/chat/completions", openapi_extra=_REQUEST_BODY, summary="Create a chat completion")
     async def chat_completions(http: Request) -> Response:
@@ -56,6 +68,10 @@ def router(gateway: Gateway) -> APIRouter:
         params = parse(EmbeddingRequest, await read_json(http))
         return JSONBytesResponse(await gateway.embed(params))
 
+    @api.get("/router", summary="The routing catalog: each model's price, limits, locality and live state")
+    async def catalog() -> Response:
+        return JSONBytesResponse(gateway.catalog())
+
     @api.get("/models", summary="List the models this gateway serves")
     async def models() -> Response:
         data = [{"id": m.id, "object": "model", "created": m.created, "owned_by": m.owned_by} for m in gateway.models()]
@@ -69,3 +85,14 @@ def router(gateway: Gateway) -> APIRouter:
         )
 
     return api
+
+
+def _routing_meta(http: Request) -> dict[str, Any]:
+    """What the router reads from headers: the tenant and whether the request is sensitive."""
+    meta: dict[str, Any] = {}
+    tenant = http.headers.get(TENANT_HEADER)
+    if tenant:
+        meta["tenant"] = tenant
+    if http.headers.get(SENSITIVE_HEADER, "").lower() in ("1", "true", "yes"):
+        meta["sensitive"] = True
+    return meta

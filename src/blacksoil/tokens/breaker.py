@@ -41,6 +41,14 @@ class CircuitBreaker:
         self._trial_in_flight = True
         return True
 
+    def would_allow(self) -> bool:
+        """Whether ``allows()`` would let a request through now, without changing any state."""
+        if self.state is BreakerState.CLOSED:
+            return True
+        if self.state is BreakerState.OPEN:
+            return self._clock() - self._opened_at >= self.cooldown_s
+        return not self._trial_in_flight
+
     def record_success(self) -> None:
         self._failures = 0
         self._trial_in_flight = False

@@ -49,10 +49,33 @@ class UpstreamReplicaConfig(StrictModel):
 ReplicaConfig = Annotated[EmbeddedReplicaConfig | UpstreamReplicaConfig, Field(discriminator="engine")]
 
 
+class PriceConfig(StrictModel):
+    input: float = Field(0.0, ge=0, description="USD per million prompt tokens.")
+    output: float = Field(0.0, ge=0, description="USD per million completion tokens.")
+
+
 class ModelConfig(StrictModel):
     name: str = Field(min_length=1, description="The name clients send as 'model'.")
     replicas: list[ReplicaConfig] = Field(min_length=1)
     owned_by: str = "blacksoil"
+    # -- what the model router knows of this model (see docs/router.md) --
+    price: PriceConfig = Field(default_factory=PriceConfig)
+    context_window: int | None = Field(
+        None, ge=1, description="Prompt + output tokens. Default: the embedded replicas' n_ctx, else unlimited."
+    )
+    capabilities: list[str] = Field(
+        default_factory=list, description="What it supports beyond plain text: 'tools', 'json_mode'."
+    )
+    locality: str | None = Field(
+        None, description="Where it runs, matched by data-locality rules. Default: embedded 'on-prem', else 'external'."
+    )
+    quality_name: str | None = Field(
+        None, description="The model's name in the router's labelled data, when it differs from 'name'."
+    )
+    quality: float = Field(
+        0.5, ge=0, le=1, description="Expected share of prompts answered well, used where the predictor has no data."
+    )
+    routable: bool = Field(True, description="Whether 'auto' routing may choose this model.")
 
 
 class TimeoutConfig(StrictModel):
@@ -68,6 +91,35 @@ class BreakerConfig(StrictModel):
     cooldown_s: float = Field(10.0, gt=0, description="How long an open breaker refuses traffic.")
 
 
+class ToleranceConfig(StrictModel):
+    """Per strategy, how much predicted quality it gives up, at most, to pick a cheaper model."""
+
+    balanced: float = Field(0.06, ge=0, le=1, description="'auto' and 'auto:balanced'.")
+    cost: float = Field(0.2, ge=0, le=1, description="'auto:cost'.")
+
+
+class RouterConfig(StrictModel):
+    """Routing for ``model: "auto"`` and its variants."""
+
+    predictor: str | None = Field(
+        None, description="A trained quality predictor (.npz). Default: <home>/router/predictor.npz if present."
+    )
+    tolerance: ToleranceConfig = Field(default_factory=ToleranceConfig)
+    default_strategy: Literal["balanced", "cost", "performance"] = Field("balanced", description="What 'auto' means.")
+    sensitive_localities: list[str] = Field(
+        default_factory=lambda: ["on-prem"], description="Where a request marked sensitive may be served."
+    )
+    tenant_localities: dict[str, list[str]] = Field(
+        default_factory=dict, description="Per tenant, the only localities its requests may be served in."
+    )
+    default_output_tokens: int = Field(
+        256, ge=1, description="Output assumed for cost estimates when a request sets no max_tokens."
+    )
+    chars_per_token: float = Field(
+        3.0, gt=0, description="Prompt size estimate for context checks (low: errs towards larger prompts)."
+    )
+
+
 class TokensConfig(StrictModel):
     models: list[ModelConfig] = Field(
         default_factory=lambda: [ModelConfig(name=EMBEDDED_MODEL_NAME, replicas=[EmbeddedReplicaConfig()])]
@@ -79,6 +131,7 @@ class TokensConfig(StrictModel):
     )
     timeouts: TimeoutConfig = Field(default_factory=TimeoutConfig)
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
+    router: RouterConfig = Field(default_factory=RouterConfig)
 
     @model_validator(mode="after")
     def _unique_names(self) -> TokensConfig:
@@ -86,4 +139,7 @@ class TokensConfig(StrictModel):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"model names must be unique; repeated: {', '.join(dupes)}")
+        reserved = [n for n in names if n == "auto" or n.startswith("auto:")]
+        if reserved:
+            raise ValueError(f"model names 'auto' and 'auto:…' are reserved for routing: {', '.join(reserved)}")
         return self

@@ -79,3 +79,21 @@ class UpstreamClientError(UpstreamError):
     def __init__(self, status: int, message: str, code: str | None = None, param: str | None = None) -> None:
         super().__init__(message, code=code, param=param)
         self.status = status
+
+
+class RouterError(TokensError):
+    """Root of the model router's errors."""
+
+
+class PredictorError(RouterError):
+    """The quality predictor cannot be trained or loaded; the message says what to fix."""
+
+    status = 500
+    type = "server_error"
+    code = "router_predictor"
+
+
+class NoEligibleModelError(RouterError, InvalidRequestError):
+    """No model in the catalog satisfies the request's hard constraints; the message lists why per model."""
+
+    code = "no_eligible_model"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from prometheus_client import CollectorRegistry
 
 from blacksoil.core.home import Home
@@ -12,6 +14,7 @@ from blacksoil.tokens.gateway import Gateway
 from blacksoil.tokens.metrics import TokenMetrics
 from blacksoil.tokens.policies import make_policy
 from blacksoil.tokens.pool import ModelPool, Replica
+from blacksoil.tokens.router import QualityPredictor, Router, build_catalog
 from blacksoil.tokens.weights import Progress
 
 
@@ -29,4 +32,21 @@ def build_gateway(
             replica_metrics = metrics.for_replica(model.name, name, engine.queue_depth)
             replicas.append(Replica(engine, breaker, replica_metrics))
         pools[model.name] = ModelPool(model.name, model.owned_by, replicas, make_policy(config.balancer))
-    return Gateway(config, pools, metrics)
+    return Gateway(config, pools, metrics, build_router(config, home))
+
+
+def build_router(config: TokensConfig, home: Home) -> Router:
+    """The router over the configured catalog, with the trained predictor if there is one.
+
+    An explicitly configured predictor must load; the default one (``<home>/router/predictor.npz``)
+    is used when present, and without any the router ranks by each model's configured ``quality``.
+    """
+    path = Path(config.router.predictor).expanduser() if config.router.predictor else default_predictor_path(home)
+    predictor = None
+    if config.router.predictor or path.exists():
+        predictor = QualityPredictor.load(path)
+    return Router(config.router, build_catalog(config), predictor)
+
+
+def default_predictor_path(home: Home) -> Path:
+    return home.root / "router" / "predictor.npz"

@@ -10,26 +10,40 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TypeVar
 
 from blacksoil.core.aio import aclose_quietly
 from blacksoil.core.ids import new_id
 from blacksoil.tokens.config import TokensConfig
 from blacksoil.tokens.engine import Engine
-from blacksoil.tokens.errors import ModelNotFoundError, UpstreamError, UpstreamTimeoutError
+from blacksoil.tokens.errors import (
+    ModelNotFoundError,
+    UpstreamClientError,
+    UpstreamError,
+    UpstreamTimeoutError,
+    UpstreamUnavailableError,
+)
 from blacksoil.tokens.metrics import TokenMetrics
 from blacksoil.tokens.pool import ModelPool, Replica
+from blacksoil.tokens.router import Router, RoutingInput, build_catalog, is_auto
 from blacksoil.tokens.types import Batch, Completion, EmbeddingRequest, GenerationRequest, ModelCard
 
 T = TypeVar("T")
 
 
 class Gateway:
-    def __init__(self, config: TokensConfig, pools: Mapping[str, ModelPool], metrics: TokenMetrics) -> None:
+    def __init__(
+        self,
+        config: TokensConfig,
+        pools: Mapping[str, ModelPool],
+        metrics: TokenMetrics,
+        router: Router | None = None,
+    ) -> None:
         self.config = config
         self.pools = dict(pools)
         self.metrics = metrics
+        self.router = router or Router(config.router, build_catalog(config))
         self._health_task: asyncio.Task[None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -54,6 +68,34 @@ class Gateway:
     def models(self) -> list[ModelCard]:
         return [ModelCard(p.name, p.owned_by, p.created, len(p.replicas)) for p in self.pools.values()]
 
+    def catalog(self) -> dict[str, object]:
+        """The router's view: strategies, the predictor, and per model its facts and live state."""
+        router = self.router
+        predictor = router.predictor
+        known = set(predictor.models) if predictor is not None else set()
+        models = []
+        for e in router.catalog:
+            pool = self.pools[e.name]
+            models.append(
+                {
+                    "model": e.name,
+                    "price_per_mtok": {"input": e.input_price, "output": e.output_price},
+                    "context_window": e.context_window,
+                    "capabilities": sorted(e.capabilities),
+                    "locality": e.locality,
+                    "routable": e.routable,
+                    "quality": "predicted" if e.quality_name in known else f"prior {e.quality_prior:g}",
+                    "available": pool.available,
+                    "latency_s": pool.latency_s,
+                }
+            )
+        return {
+            "default_strategy": router.config.default_strategy,
+            "tolerance": router.config.tolerance.model_dump(),
+            "predictor": None if predictor is None else {"models": predictor.models, **predictor.info},
+            "models": models,
+        }
+
     # -- requests ------------------------------------------------------------------------------
 
     def pool(self, model: str) -> ModelPool:
@@ -64,14 +106,14 @@ class Gateway:
 
     async def generate(self, request: GenerationRequest) -> Completion:
         """A non-streaming chat or text completion."""
-        pool = self.pool(request.params.model)
         request.request_id = request.request_id or new_id("req")
         timeout = self.config.timeouts.total_s
 
         async def call(replica: Replica) -> Completion:
             return await _within(timeout, "total_s", replica, replica.engine.generate(request))
 
-        replica, started, result = await pool.attempt(request, call)
+        pool, (replica, started, result) = await self._attempt(request, call)
+        pool.observe_latency(time.perf_counter() - started)
         result["model"] = pool.name
         usage = result.get("usage") or {}
         replica.metrics.tokens_in.inc(usage.get("prompt_tokens", 0))
@@ -85,15 +127,14 @@ class Gateway:
         Failures before this returns are retried on other replicas (when retryable) and raised;
         failures after it are raised from the iterator.
         """
-        pool = self.pool(request.params.model)
         request.request_id = request.request_id or new_id("req")
         timeout = self.config.timeouts.first_token_s
 
         async def call(replica: Replica) -> AsyncIterator[Batch]:
             return await _within(timeout, "first_token_s", replica, replica.engine.open_stream(request))
 
-        replica, started, chunks = await pool.attempt(request, call)
-        return self._relay(pool.name, replica, started, chunks, request.params.include_usage)
+        pool, (replica, started, chunks) = await self._attempt(request, call)
+        return self._relay(pool, replica, started, chunks, request.params.include_usage)
 
     async def embed(self, request: EmbeddingRequest) -> dict[str, object]:
         pool = self.pool(request.model)
@@ -109,8 +150,42 @@ class Gateway:
 
     # -- internals -----------------------------------------------------------------------------
 
+    async def _attempt(
+        self, request: GenerationRequest, call: Callable[[Replica], Awaitable[T]]
+    ) -> tuple[ModelPool, tuple[Replica, float, T]]:
+        """Run ``call`` on the named model's pool or, for ``auto``, on the routed models in turn.
+
+        A routed request moves to the next model when one fails before answering (unavailable,
+        a bad response or a timeout); a client error (4xx) from an engine is the caller's to see.
+        """
+        if not is_auto(request.params.model):
+            pool = self.pool(request.params.model)
+            if request.meta or "routing" in request.body:  # locality rules bind named models too
+                self.router.admit(pool.name, RoutingInput.from_request(request, self.config.router))
+            return pool, await pool.attempt(request, call)
+        route = self.router.route(RoutingInput.from_request(request, self.config.router), self.pools.__getitem__)
+        self.metrics.route_seconds.observe(route.seconds)
+        request.meta["route"] = route
+        failures: list[UpstreamError] = []
+        for candidate in route.candidates:
+            pool = self.pools[candidate.name]
+            request.meta["model"] = pool.name
+            try:
+                result = await pool.attempt(request, call)
+            except UpstreamError as exc:
+                if isinstance(exc, UpstreamClientError):
+                    raise
+                failures.append(exc)
+                self.metrics.route_fallbacks.labels(route.strategy, pool.name).inc()
+                continue
+            self.metrics.route_decisions.labels(route.strategy, pool.name).inc()
+            return pool, result
+        if len(failures) == 1:
+            raise failures[0]
+        raise UpstreamUnavailableError("every model the router chose failed: " + "; ".join(f.message for f in failures))
+
     async def _relay(
-        self, model: str, replica: Replica, started: float, chunks: AsyncIterator[Batch], want_usage: bool
+        self, pool: ModelPool, replica: Replica, started: float, chunks: AsyncIterator[Batch], want_usage: bool
     ) -> AsyncIterator[Batch]:
         """Forward chunks as they arrive, enforcing timeouts and recording metrics."""
         timeouts = self.config.timeouts
@@ -135,7 +210,7 @@ class Gateway:
                     raise _timeout_error(replica, "idle_s" if n_tokens else "first_token_s", wait) from None
                 out: Batch = []
                 for chunk in batch:
-                    chunk["model"] = model
+                    chunk["model"] = pool.name
                     if chunk.get("usage"):
                         usage = chunk["usage"]
                         if not chunk["choices"] and not want_usage:
@@ -144,6 +219,7 @@ class Gateway:
                         if not n_tokens:
                             first_at = time.perf_counter()
                             replica.metrics.ttft.observe(first_at - started)
+                            pool.observe_latency(first_at - started)
                         n_tokens += 1
                     out.append(chunk)
                 last_at = time.perf_counter()

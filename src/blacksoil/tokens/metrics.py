@@ -60,6 +60,25 @@ class TokenMetrics:
             "blacksoil_tokens_circuit_state", "0 closed, 1 half-open, 2 open", labels, registry=registry
         )
 
+        self.route_decisions = Counter(
+            "blacksoil_router_decisions",
+            "Requests routed, by strategy and the model that served",
+            ("strategy", "model"),
+            registry=registry,
+        )
+        self.route_fallbacks = Counter(
+            "blacksoil_router_fallbacks",
+            "Routed requests moved on from a model that failed before answering",
+            ("strategy", "model"),
+            registry=registry,
+        )
+        self.route_seconds = Histogram(
+            "blacksoil_router_seconds",
+            "Time to pick the models for one request (constraints, prediction, ranking)",
+            buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05),
+            registry=registry,
+        )
+
     def for_replica(self, model: str, replica: str, queue_depth: Callable[[], float]) -> ReplicaMetrics:
         return ReplicaMetrics(self, model, replica, queue_depth)
 

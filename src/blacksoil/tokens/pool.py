@@ -75,10 +75,20 @@ class ModelPool:
         self.replicas = list(replicas)
         self.policy = policy
         self.created = int(time.time())
+        self.latency_s: float | None = None
+        """Time to first token (streams) or to the answer (unstreamed), exponentially averaged."""
 
     @property
     def ready(self) -> bool:
         return any(r.healthy for r in self.replicas)
+
+    @property
+    def available(self) -> bool:
+        """Some replica is healthy and its breaker would let a request through now."""
+        return any(r.healthy and r.breaker.would_allow() for r in self.replicas)
+
+    def observe_latency(self, seconds: float, weight: float = 0.2) -> None:
+        self.latency_s = seconds if self.latency_s is None else (1 - weight) * self.latency_s + weight * seconds
 
     async def attempt(
         self, request: GenerationRequest | None, call: Callable[[Replica], Awaitable[T]]

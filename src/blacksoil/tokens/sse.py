@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -34,12 +34,14 @@ _HEADERS = [
 _KEEPALIVE = b": keep-alive\n\n"
 _DONE = b"data: [DONE]\n\n"
 
+Headers = Callable[[], list[tuple[bytes, bytes]]]
+"""Extra response headers, read when they are sent (after the stream opened, or at the first keep-alive)."""
 Opened = tuple[AsyncIterator[list[Any]], list[Any]]
 """The open iterator of chunk batches and its first batch (empty for an empty stream)."""
 
 
 class SSEResponse(Response):
-    def __init__(self, head: asyncio.Future[Opened], keepalive_s: float, headers: list[tuple[bytes, bytes]]) -> None:
+    def __init__(self, head: asyncio.Future[Opened], keepalive_s: float, headers: Headers) -> None:
         self.head = head
         """Opening the stream and reading its first chunk: finished, or still pending."""
         self.keepalive_s = keepalive_s
@@ -49,7 +51,7 @@ class SSEResponse(Response):
 
     @classmethod
     async def start(
-        cls, opening: Awaitable[AsyncIterator[list[Any]]], keepalive_s: float, headers: list[tuple[bytes, bytes]]
+        cls, opening: Awaitable[AsyncIterator[list[Any]]], keepalive_s: float, headers: Headers
     ) -> SSEResponse:
         """Open the stream; raise here if it fails within ``keepalive_s``, else return the response."""
         head = asyncio.ensure_future(_open(opening))
@@ -72,7 +74,7 @@ class SSEResponse(Response):
             await _discard(self.head)
 
     async def _stream(self, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": _HEADERS + self.extra_headers})
+        await send({"type": "http.response.start", "status": 200, "headers": _HEADERS + self.extra_headers()})
         try:
             while not self.head.done():
                 await asyncio.wait((self.head,), timeout=self.keepalive_s)

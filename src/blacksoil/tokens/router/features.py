@@ -1,0 +1,99 @@
+"""Prompt features for the quality predictor: hashed word n-grams with TF-IDF, plus a few counts.
+
+Why these features: on the RouteLLM evaluation data, a linear model over hashed unigrams and
+bigrams matched or beat one over MiniLM sentence embeddings while costing about 0.1 ms per prompt
+instead of about 10 ms (see docs/router.md). The counts (length, how many numbers, sentences)
+carry the "how many steps is this problem" signal that word identity misses.
+
+Hashing keeps the featurizer vocabulary-free: a prompt maps to bucket indices with no lookup
+table, and the only learned state is each bucket's IDF and the counts' mean and spread.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy import sparse
+
+_WORD = re.compile(r"\w\w+")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+_BIGRAM_MIX = np.uint64(0x9E3779B97F4A7C15)
+N_COUNTS = 6
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+def counts(text: str) -> list[float]:
+    """Shape of the prompt, independent of its words."""
+    numbers = _NUMBER.findall(text)
+    return [
+        np.log1p(len(text)),
+        np.log1p(len(numbers)),
+        np.log1p(len(set(numbers))),
+        np.log1p(text.count(".") + text.count("?")),
+        float("%" in text),
+        float("/" in text),
+    ]
+
+
+def hashed_terms(text: str, bits: int) -> IntArray:
+    """Bucket indices of the prompt's lower-cased words and word pairs (with repeats)."""
+    words = _WORD.findall(text.lower())
+    if not words:
+        return np.zeros(0, dtype=np.int64)
+    uni = np.fromiter((zlib.crc32(w.encode()) for w in words), dtype=np.uint64, count=len(words))
+    bi = (uni[:-1] * _BIGRAM_MIX) ^ uni[1:]
+    mask = np.uint64((1 << bits) - 1)
+    return (np.concatenate([uni, bi]) & mask).astype(np.int64)
+
+
+@dataclass
+class Featurizer:
+    """Maps a prompt to a sparse row: ``2**bits`` TF-IDF columns, then ``N_COUNTS`` standardised counts."""
+
+    bits: int
+    idf: FloatArray
+    count_mean: FloatArray
+    count_std: FloatArray
+
+    @property
+    def width(self) -> int:
+        return (1 << self.bits) + N_COUNTS
+
+    @classmethod
+    def fit(cls, prompts: Sequence[str], bits: int = 18, min_df: int = 2) -> Featurizer:
+        df = np.zeros(1 << bits, dtype=np.float64)
+        for text in prompts:
+            df[np.unique(hashed_terms(text, bits))] += 1
+        n = len(prompts)
+        idf = np.log((1 + n) / (1 + df)) + 1.0
+        idf[df < min_df] = 0.0  # a term seen once carries noise, not signal
+        raw = np.array([counts(t) for t in prompts], dtype=np.float64).reshape(n, N_COUNTS)
+        std = raw.std(axis=0)
+        return cls(bits, idf, raw.mean(axis=0), np.where(std > 0, std, 1.0))
+
+    def row(self, text: str) -> tuple[IntArray, FloatArray]:
+        """The prompt's non-zero columns and their values."""
+        terms, tf = np.unique(hashed_terms(text, self.bits), return_counts=True)
+        values = (1.0 + np.log(tf)) * self.idf[terms]
+        keep = values > 0
+        terms, values = terms[keep], values[keep]
+        norm = float(np.sqrt(values @ values))
+        if norm > 0:
+            values /= norm
+        extra = (np.asarray(counts(text)) - self.count_mean) / self.count_std
+        columns = np.concatenate([terms, (1 << self.bits) + np.arange(N_COUNTS)])
+        return columns, np.concatenate([values, extra])
+
+    def matrix(self, prompts: Sequence[str]) -> sparse.csr_matrix:
+        rows = [self.row(t) for t in prompts]
+        indptr = np.cumsum([0] + [len(c) for c, _ in rows])
+        columns = np.concatenate([c for c, _ in rows]) if rows else np.zeros(0, np.int64)
+        values = np.concatenate([v for _, v in rows]) if rows else np.zeros(0)
+        return sparse.csr_matrix((values, columns, indptr), shape=(len(prompts), self.width))
