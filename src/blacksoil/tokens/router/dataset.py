@@ -69,7 +69,7 @@ def _read(path: Path) -> list[LabelledPrompt]:
 
 def _read_csv(path: Path) -> list[LabelledPrompt]:
     csv.field_size_limit(sys.maxsize)
-    with path.open(newline="", encoding="utf-8") as f:
+    with path.open(newline="", encoding="utf-8-sig") as f:  # -sig: spreadsheets add a byte-order mark
         rows = list(csv.DictReader(f))
     if not rows or "prompt" not in rows[0]:
         raise PredictorError(f"{path}: a CSV of labelled prompts needs a 'prompt' column")

@@ -65,6 +65,8 @@ def routing_accuracy(to_strong: FloatArray, strong: FloatArray, weak: FloatArray
 
     The weak model is the right choice when it answers; otherwise the strong one is.
     """
+    if not len(to_strong) == len(strong) == len(weak):
+        raise ValueError("to_strong, strong and weak must be of one length")
     answerable = (strong > 0.5) | (weak > 0.5)
     right = np.where(weak > 0.5, ~to_strong.astype(bool), to_strong.astype(bool))
     return float(right[answerable].mean()) if answerable.any() else 0.0

@@ -76,7 +76,7 @@ class Featurizer:
         idf[df < min_df] = 0.0  # a term seen once carries noise, not signal
         raw = np.array([counts(t) for t in prompts], dtype=np.float64).reshape(n, N_COUNTS)
         std = raw.std(axis=0)
-        return cls(bits, idf, raw.mean(axis=0), np.where(std > 0, std, 1.0))
+        return cls(bits, idf, raw.mean(axis=0), np.where(std > 1e-9, std, 1.0))  # a constant count: left unscaled
 
     def row(self, text: str) -> tuple[IntArray, FloatArray]:
         """The prompt's non-zero columns and their values."""

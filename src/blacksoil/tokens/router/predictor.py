@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import optimize, sparse
+from scipy import optimize, sparse, special
+from threadpoolctl import threadpool_limits
 
 from blacksoil.tokens.errors import PredictorError
 from blacksoil.tokens.router.dataset import LabelledPrompt
@@ -49,11 +50,13 @@ class QualityPredictor:
         weights = np.zeros((featurizer.width, len(models)))
         bias = np.zeros(len(models))
         seen: dict[str, int] = {}
-        for j, model in enumerate(models):
-            rows = [i for i, ex in enumerate(examples) if model in ex.outcomes]
-            labels = np.array([examples[i].outcomes[model] for i in rows], dtype=np.float64)
-            weights[:, j], bias[j] = _logistic_regression(x[rows], labels, c)
-            seen[model] = len(rows)
+        # The optimiser's vector operations are small: BLAS threads only fight over the cores.
+        with threadpool_limits(limits=1, user_api="blas"):
+            for j, model in enumerate(models):
+                rows = [i for i, ex in enumerate(examples) if model in ex.outcomes]
+                labels = np.array([examples[i].outcomes[model] for i in rows], dtype=np.float64)
+                weights[:, j], bias[j] = _logistic_regression(x[rows], labels, c)
+                seen[model] = len(rows)
         info = {
             "examples": seen,
             "c": c,
@@ -66,12 +69,12 @@ class QualityPredictor:
         """Each model's probability of answering ``text`` well."""
         columns, values = self.featurizer.row(text)
         z = values @ self.weights[columns] + self.bias
-        return dict(zip(self.models, (1.0 / (1.0 + np.exp(-z))).tolist(), strict=True))
+        return dict(zip(self.models, special.expit(z).tolist(), strict=True))
 
     def predict_many(self, prompts: Sequence[str]) -> FloatArray:
         """``(len(prompts), len(models))`` probabilities, in the order of ``self.models``."""
         z = self.featurizer.matrix(prompts) @ self.weights + self.bias
-        return np.asarray(1.0 / (1.0 + np.exp(-z)))
+        return np.asarray(special.expit(z))
 
     # -- persistence ---------------------------------------------------------------------------
 
@@ -93,19 +96,18 @@ class QualityPredictor:
 
     @classmethod
     def load(cls, path: Path) -> QualityPredictor:
+        hint = f"train one with 'blacksoil router train DATA --out {path}'"
         try:
             with np.load(path, allow_pickle=False) as data:
                 meta = json.loads(data["meta"].tobytes())
                 if meta.get("format") != FORMAT:
-                    raise PredictorError(f"{path}: not a router predictor (format {meta.get('format')!r})")
+                    raise PredictorError(f"{path}: not a router predictor (format {meta.get('format')!r}); {hint}")
                 featurizer = Featurizer(meta["bits"], data["idf"], data["count_mean"], data["count_std"])
                 return cls(featurizer, list(meta["models"]), data["weights"], data["bias"], meta.get("info", {}))
         except FileNotFoundError:
-            raise PredictorError(
-                f"{path}: no trained predictor here; train one with 'blacksoil router train DATA --out {path}'"
-            ) from None
-        except (OSError, ValueError, KeyError) as exc:
-            raise PredictorError(f"{path}: unreadable predictor ({exc})") from None
+            raise PredictorError(f"{path}: no trained predictor here; {hint}") from None
+        except (OSError, ValueError, KeyError, AttributeError) as exc:
+            raise PredictorError(f"{path}: not a readable router predictor ({exc}); {hint}") from None
 
 
 def _logistic_regression(x: sparse.csr_matrix, y: FloatArray, c: float) -> tuple[FloatArray, float]:

@@ -44,7 +44,7 @@ def cheapest_at_or_above(candidates: Sequence[Candidate], floor: float) -> list[
     """Models predicted at least ``floor`` by cost (then quality); the rest after them, best first."""
 
     def key(c: Candidate) -> tuple[int, float, float, float]:
-        if c.quality >= floor:
+        if c.quality >= floor - 1e-9:  # exactly at the floor is in, whatever the float rounding
             return (0, c.cost, -c.quality, c.speed_key)
         return (1, -c.quality, c.cost, c.speed_key)
 
