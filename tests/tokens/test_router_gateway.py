@@ -14,6 +14,7 @@ import httpx
 import orjson
 import pytest
 
+from blacksoil.tokens.client import TokensClient
 from blacksoil.tokens.config import ModelConfig, PriceConfig, RouterConfig, UpstreamReplicaConfig
 from tests.tokens.conftest import GatewayStarter, RunningGateway, replica
 from tests.tokens.test_upstream_failures import chat, data_events, metric
@@ -166,7 +167,8 @@ async def test_sensitive_requests_never_fall_back_to_an_external_model(
 
 async def test_catalog_shows_facts_and_live_state(two_models: RunningGateway, http: httpx.AsyncClient) -> None:
     await served(http, two_models, chat("auto:cost"))
-    view = (await http.get(two_models.v1 + "/router")).json()
+    async with TokensClient(two_models.url) as client:
+        view = await client.catalog()
     by_name = {m["model"]: m for m in view["models"]}
     assert by_name["small"]["locality"] == "on-prem" and by_name["big"]["capabilities"] == ["tools"]
     assert by_name["small"]["latency_s"] > 0 and by_name["big"]["latency_s"] is None

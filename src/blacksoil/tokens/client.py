@@ -67,6 +67,12 @@ class TokensClient:
             body = await _json(resp)
         return list(body["data"])
 
+    async def catalog(self) -> dict[str, Any]:
+        """The router's catalog: strategies, predictor, and each model's facts and live state."""
+        async with self.session.get(self.base_url + "/v1/router") as resp:
+            result: dict[str, Any] = await _json(resp)
+        return result
+
     async def generate(self, kind: Kind, body: dict[str, Any]) -> Completion:
         async with self.session.post(self.base_url + _PATHS[kind], data=orjson.dumps({**body, "stream": False})) as r:
             result: Completion = await _json(r)

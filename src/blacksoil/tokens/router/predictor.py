@@ -25,7 +25,7 @@ from blacksoil.tokens.errors import PredictorError
 from blacksoil.tokens.router.dataset import LabelledPrompt
 from blacksoil.tokens.router.features import Featurizer, FloatArray
 
-FORMAT = "blacksoil.router.predictor/1"
+FORMAT = "blacksoil.router.predictor/2"
 
 
 @dataclass
