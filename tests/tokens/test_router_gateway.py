@@ -8,16 +8,23 @@ the strategies' rules alone.
 
 from __future__ import annotations
 
+import os
+import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
 
+from blacksoil.core.home import Home
 from blacksoil.tokens.client import TokensClient
-from blacksoil.tokens.config import ModelConfig, PriceConfig, RouterConfig, UpstreamReplicaConfig
+from blacksoil.tokens.config import ModelConfig, PriceConfig, RouterConfig, TokensConfig, UpstreamReplicaConfig
+from blacksoil.tokens.errors import PredictorError
+from blacksoil.tokens.factory import build_router
+from blacksoil.tokens.router import LabelledPrompt, QualityPredictor
 from tests.tokens.conftest import GatewayStarter, RunningGateway, replica
-from tests.tokens.test_upstream_failures import chat, data_events, metric
+from tests.tokens.test_upstream_failures import chat, data_events, metric, wait_for
 from tests.tokens.upstream_server import MisbehavingUpstream
 
 
@@ -191,3 +198,39 @@ async def test_locality_rules_bind_requests_that_name_their_model(
     assert r.status_code == 400
     assert upstream.count("big-model") == 0
     assert await served(http, two_models, chat("small", routing={"sensitive": True})) == "small"
+
+
+async def test_a_retrained_predictor_is_picked_up_while_serving(
+    start_gateway: GatewayStarter, upstream: MisbehavingUpstream, http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    def train(weak_wins: bool) -> None:
+        examples = [
+            LabelledPrompt(f"case {i}: what is {i} plus {i + 1}?", {"big": 1.0 - weak_wins, "small": 1.0 * weak_wins})
+            for i in range(20)
+        ]
+        QualityPredictor.fit(examples, bits=10).save(path)
+
+    path = tmp_path / "predictor.npz"
+    train(weak_wins=False)
+    upstream.alias("big-model", "ok")
+    upstream.alias("small-model", "ok")
+    models = catalog(replica(upstream.url, "big-model"), replica(upstream.url, "small-model"))
+    gw = start_gateway(models, router=RouterConfig(predictor=str(path)), health_interval_s=0.05)
+    body = chat("auto:performance", messages=[{"role": "user", "content": "case 3: what is 3 plus 4?"}])
+    assert await served(http, gw, body) == "big"
+
+    train(weak_wins=True)
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 1_000_000))  # a new version even within one mtime tick
+    assert await wait_for(lambda: _small_wins(gw), 3.0)
+    assert await served(http, gw, body) == "small"
+
+
+def _small_wins(gw: RunningGateway) -> bool:
+    predicted = gw.gateway.router.predictor.predict("case 3: what is 3 plus 4?")
+    return bool(predicted["small"] > predicted["big"])
+
+
+async def test_a_configured_predictor_that_is_missing_fails_the_start(tmp_path: Path) -> None:
+    config = TokensConfig(router=RouterConfig(predictor=str(tmp_path / "nope.npz")))
+    with pytest.raises(PredictorError, match="blacksoil router train"):
+        build_router(config, Home(tmp_path))

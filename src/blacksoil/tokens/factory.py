@@ -14,7 +14,7 @@ from blacksoil.tokens.gateway import Gateway
 from blacksoil.tokens.metrics import TokenMetrics
 from blacksoil.tokens.policies import make_policy
 from blacksoil.tokens.pool import ModelPool, Replica
-from blacksoil.tokens.router import QualityPredictor, Router, build_catalog
+from blacksoil.tokens.router import Router, build_catalog
 from blacksoil.tokens.weights import Progress
 
 
@@ -40,12 +40,12 @@ def build_router(config: TokensConfig, home: Home) -> Router:
 
     An explicitly configured predictor must load; the default one (``<home>/router/predictor.npz``)
     is used when present, and without any the router ranks by each model's configured ``quality``.
+    Either file is watched: a retrained predictor replaces the loaded one while the gateway runs.
     """
     path = Path(config.router.predictor).expanduser() if config.router.predictor else default_predictor_path(home)
-    predictor = None
-    if config.router.predictor or path.exists():
-        predictor = QualityPredictor.load(path)
-    return Router(config.router, build_catalog(config), predictor)
+    router = Router(config.router, build_catalog(config), predictor_path=path)
+    router.refresh(strict=bool(config.router.predictor))  # a configured predictor must be there
+    return router
 
 
 def default_predictor_path(home: Home) -> Path:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TypeVar
@@ -30,6 +31,7 @@ from blacksoil.tokens.router import Router, RoutingInput, build_catalog, is_auto
 from blacksoil.tokens.types import Batch, Completion, EmbeddingRequest, GenerationRequest, ModelCard
 
 T = TypeVar("T")
+log = logging.getLogger("blacksoil.tokens")
 
 
 class Gateway:
@@ -165,7 +167,6 @@ class Gateway:
             return pool, await pool.attempt(request, call)
         route = self.router.route(RoutingInput.from_request(request, self.config.router), self.pools.__getitem__)
         self.metrics.route_seconds.observe(route.seconds)
-        request.meta["route"] = route
         failures: list[UpstreamError] = []
         for candidate in route.candidates:
             pool = self.pools[candidate.name]
@@ -245,6 +246,8 @@ class Gateway:
     async def _health_loop(self) -> None:
         while True:
             await asyncio.sleep(self.config.health_interval_s)
+            if await asyncio.to_thread(self.router.refresh):
+                log.info("router predictor reloaded from %s", self.router.predictor_path)
             replicas = [r for p in self.pools.values() for r in p.replicas]
             await asyncio.gather(*(self._check(r) for r in replicas))
 

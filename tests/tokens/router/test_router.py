@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import random
+import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +20,7 @@ from blacksoil.tokens.config import (
     ToleranceConfig,
     UpstreamReplicaConfig,
 )
-from blacksoil.tokens.errors import NoEligibleModelError, UpstreamUnavailableError
+from blacksoil.tokens.errors import NoEligibleModelError, PredictorError, UpstreamUnavailableError
 from blacksoil.tokens.router import CatalogEntry, QualityPredictor, Router, RoutingInput
 from blacksoil.tokens.router.dataset import LabelledPrompt
 from blacksoil.tokens.router.request import parse_model
@@ -470,3 +473,28 @@ def test_catalog_entry_takes_what_config_sets() -> None:
         routable=False,
     )
     assert e.cost(1000, 2000) == pytest.approx((1000 * 0.5 + 2000 * 1.5) / 1e6)
+
+
+def test_refresh_picks_up_a_retrained_predictor_and_survives_a_broken_file(tmp_path: Path) -> None:
+    path = tmp_path / "predictor.npz"
+    router = Router(RouterConfig(), [entry("a", 0.5), entry("b", 0.5)], predictor_path=path)
+    assert router.refresh() is False and router.predictor is None  # nothing there yet: priors
+    with pytest.raises(PredictorError, match="blacksoil router train"):
+        router.refresh(strict=True)
+
+    first = [LabelledPrompt(f"question number {i} about apples", {"a": 1.0, "b": float(i % 2)}) for i in range(12)]
+    QualityPredictor.fit(first, bits=10).save(path)
+    assert router.refresh() is True
+    assert router.predictor is not None and router.predictor.models == ["a", "b"]
+    assert router.refresh() is False  # unchanged file: no reload
+
+    second = [LabelledPrompt(f"question number {i} about pears", {"a": 1.0, "c": 0.0}) for i in range(12)]
+    QualityPredictor.fit(second, bits=10).save(path)
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 1_000_000))  # a new version even within one mtime tick
+    assert router.refresh() is True
+    assert router.predictor.models == ["a", "c"]
+
+    path.write_bytes(b"not a predictor")
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 2_000_000))
+    assert router.refresh() is False
+    assert router.predictor.models == ["a", "c"]  # the broken file did not replace the good one

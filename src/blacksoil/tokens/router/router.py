@@ -7,18 +7,22 @@ request's budget. Only then does the strategy rank what remains by predicted qua
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NoReturn
 
 from blacksoil.tokens.config import RouterConfig
-from blacksoil.tokens.errors import NoEligibleModelError, UpstreamUnavailableError
+from blacksoil.tokens.errors import NoEligibleModelError, PredictorError, UpstreamUnavailableError
 from blacksoil.tokens.router.catalog import CatalogEntry, ModelStatus
 from blacksoil.tokens.router.predictor import QualityPredictor
 from blacksoil.tokens.router.request import RoutingInput
 from blacksoil.tokens.router.strategies import Candidate, MinQuality, Strategy, make_strategies
 
 _UNAVAILABLE = "unavailable: no healthy replica is taking traffic"
+log = logging.getLogger("blacksoil.router")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,13 +37,45 @@ class Route:
 
 class Router:
     def __init__(
-        self, config: RouterConfig, catalog: Sequence[CatalogEntry], predictor: QualityPredictor | None = None
+        self,
+        config: RouterConfig,
+        catalog: Sequence[CatalogEntry],
+        predictor: QualityPredictor | None = None,
+        predictor_path: Path | None = None,
     ) -> None:
         self.config = config
         self.catalog = list(catalog)
         self.entries = {e.name: e for e in self.catalog}
         self.predictor = predictor
+        self.predictor_path = predictor_path
+        """Where a retrained predictor appears; :meth:`refresh` picks it up."""
+        self._loaded_version: int | None = None
         self.strategies = make_strategies(config.tolerance)
+
+    def refresh(self, *, strict: bool = False) -> bool:
+        """Load the predictor at ``predictor_path`` if the file changed since the last load.
+
+        Training writes the file atomically, so a running gateway picks up a retrained predictor
+        without a restart (its health loop calls this). A file that does not load is logged and
+        the current predictor stays; with ``strict``, a missing or broken file raises instead.
+        """
+        if self.predictor_path is None:
+            return False
+        try:
+            version: int | None = self.predictor_path.stat().st_mtime_ns
+        except OSError:
+            version = None
+        if (version is None and not strict) or (version is not None and version == self._loaded_version):
+            return False
+        self._loaded_version = version
+        try:
+            self.predictor = QualityPredictor.load(self.predictor_path)
+        except PredictorError as exc:
+            if strict:
+                raise
+            log.warning("keeping the current router predictor: %s", exc.message)
+            return False
+        return True
 
     def route(self, needs: RoutingInput, status: Callable[[str], ModelStatus]) -> Route:
         started = time.perf_counter()
@@ -66,8 +102,9 @@ class Router:
     def predict(self, text: str, entries: Sequence[CatalogEntry]) -> dict[str, float]:
         """Predicted quality per model; the configured prior where the predictor has no data."""
         known: Mapping[str, float] = {}
-        if self.predictor is not None and len(entries) > 1:
-            known = self.predictor.predict(text)
+        predictor = self.predictor  # one read: refresh() may swap it from another thread
+        if predictor is not None and len(entries) > 1:
+            known = predictor.predict(text)
         return {e.name: known.get(e.quality_name, e.quality_prior) for e in entries}
 
     def admit(self, model: str, needs: RoutingInput) -> None:
@@ -110,7 +147,7 @@ class Router:
             return f"runs '{entry.locality}'; tenant '{needs.tenant}' is limited to: {', '.join(allowed_for_tenant)}"
         return None
 
-    def _refuse(self, excluded: Mapping[str, str]) -> None:
+    def _refuse(self, excluded: Mapping[str, str]) -> NoReturn:
         if not excluded:
             raise NoEligibleModelError("no model takes part in routing (set 'routable: true' on some model)")
         why = "; ".join(f"{name}: {reason}" for name, reason in excluded.items())
