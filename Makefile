@@ -16,9 +16,10 @@ test: install lint
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/build-engine.sh
+$(STAMP): pyproject.toml scripts/build-engine.sh scripts/install-services.sh
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	bash scripts/install-services.sh
 	bash scripts/build-engine.sh $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[embedded,dev]'
 	@touch $@
