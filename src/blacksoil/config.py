@@ -14,6 +14,7 @@ from pydantic import Field
 
 from blacksoil.core import config as loader
 from blacksoil.core.config import StrictModel
+from blacksoil.kvpool.config import KVPoolConfig
 from blacksoil.tokens.config import TokensConfig
 
 DEFAULT_PORT = 8400
@@ -29,6 +30,7 @@ class ServerConfig(StrictModel):
 class BlacksoilConfig(StrictModel):
     server: ServerConfig = Field(default_factory=ServerConfig)
     tokens: TokensConfig = Field(default_factory=TokensConfig)
+    kvpool: KVPoolConfig = Field(default_factory=KVPoolConfig)
 
 
 def load_config(path: Path | None, environ: Mapping[str, str]) -> BlacksoilConfig:

@@ -18,6 +18,8 @@ from blacksoil.core.errors import ConfigError
 from blacksoil.core.home import Home
 from blacksoil.core.http import JSONBytesResponse, install_error_handlers
 from blacksoil.core.metrics import new_registry, render
+from blacksoil.kvpool import KVPool, build_pool
+from blacksoil.kvpool import api as kvpool_api
 from blacksoil.tokens import api as tokens_api
 from blacksoil.tokens.factory import build_gateway
 
@@ -35,7 +37,10 @@ def build_app(
     if unknown:
         raise ConfigError(f"unknown plane(s) {', '.join(unknown)}; valid: {', '.join(PLANES)}")
     registry = new_registry()
-    gateway = build_gateway(config.tokens, home, registry, progress) if "tokens" in planes else None
+    kv_pool = _kv_pool(config, home) if "tokens" in planes else None
+    gateway = None
+    if "tokens" in planes:
+        gateway = build_gateway(config.tokens, home, registry, progress, kv_pool, config.kvpool.block_tokens)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -48,10 +53,13 @@ def build_app(
         finally:
             if gateway is not None:
                 await gateway.close()
+            if kv_pool is not None:
+                kv_pool.close()
 
     app = FastAPI(title="blacksoil", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
     app.state.gateway = gateway
+    app.state.kv_pool = kv_pool
 
     @app.get("/healthz", tags=["ops"], summary="The process is up")
     async def healthz() -> Response:
@@ -69,4 +77,12 @@ def build_app(
 
     if gateway is not None:
         app.include_router(tokens_api.router(gateway))
+    if kv_pool is not None:
+        app.include_router(kvpool_api.router(kv_pool, config.kvpool))
     return app
+
+
+def _kv_pool(config: BlacksoilConfig, home: Home) -> KVPool | None:
+    """The instance's KV pool, built only when some embedded replica uses it."""
+    wanted = any(getattr(r, "kv_pool", False) for m in config.tokens.models for r in m.replicas)
+    return build_pool(config.kvpool, home) if wanted else None

@@ -32,6 +32,11 @@ class EmbeddedReplicaConfig(StrictModel):
     n_batch: int = Field(512, ge=32, description="Prompt tokens evaluated per llama_decode call.")
     max_queue: int = Field(256, ge=1, description="Requests waiting beyond this are refused with 503.")
     embeddings: bool = Field(True, description="Serve /v1/embeddings (mean-pooled hidden states).")
+    kv_pool: bool = Field(
+        False,
+        description="Restore prompt prefixes from the instance's KV pool ([kvpool]) and store the blocks it "
+        "computes; prompts are then always prefilled in block-sized chunks.",
+    )
 
 
 class UpstreamReplicaConfig(StrictModel):

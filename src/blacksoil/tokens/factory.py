@@ -7,6 +7,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from blacksoil.core.home import Home
+from blacksoil.kvpool import KVPool
 from blacksoil.tokens.backends import ReplicaSpec, make_engine
 from blacksoil.tokens.breaker import CircuitBreaker
 from blacksoil.tokens.config import TokensConfig
@@ -19,15 +20,24 @@ from blacksoil.tokens.weights import Progress
 
 
 def build_gateway(
-    config: TokensConfig, home: Home, registry: CollectorRegistry, progress: Progress | None = None
+    config: TokensConfig,
+    home: Home,
+    registry: CollectorRegistry,
+    progress: Progress | None = None,
+    kv_pool: KVPool | None = None,
+    block_tokens: int = 256,
 ) -> Gateway:
+    """The gateway over the configured models; ``kv_pool`` serves embedded replicas that opt in."""
     metrics = TokenMetrics(registry)
     pools: dict[str, ModelPool] = {}
     for model in config.models:
         replicas = []
         for index, replica_cfg in enumerate(model.replicas):
             name = replica_cfg.name or f"{model.name}/{index}"
-            engine = make_engine(ReplicaSpec(name, model.name, replica_cfg, config, home.root / "models", progress))
+            spec = ReplicaSpec(
+                name, model.name, replica_cfg, config, home.root / "models", progress, kv_pool, block_tokens
+            )
+            engine = make_engine(spec)
             breaker = CircuitBreaker(config.breaker.failure_threshold, config.breaker.cooldown_s)
             replica_metrics = metrics.for_replica(model.name, name, engine.queue_depth)
             replicas.append(Replica(engine, breaker, replica_metrics))

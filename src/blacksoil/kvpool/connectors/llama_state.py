@@ -144,7 +144,8 @@ def decode_block(payload: bytes) -> tuple[bytes, list[Cache]]:
     for c in meta["caches"]:
         layers = [LayerLayout(**layer) for layer in c["layers"]]
         n = len(c["positions"])
-        ks, vs = [], []
+        ks: list[Bytes2D] = []
+        vs: list[npt.NDArray[np.uint8]] = []
         for layer in layers:
             ks.append(buffer[offset : offset + n * layer.k_row].reshape(n, layer.k_row))
             offset += n * layer.k_row
@@ -167,10 +168,15 @@ def assemble(blocks: list[tuple[bytes, list[Cache]]], windows: list[int | None])
     header = blocks[0][0]
     caches = []
     for i, window in enumerate(windows):
-        whole = Cache.concat([b[1][i] for b in blocks])
-        if window is not None:
-            end = int(whole.positions.max()) + 1
-            whole = whole.select(end - window, end)
+        parts = [b[1][i] for b in blocks]
+        if window is not None:  # only the blocks that reach into the last `window` positions
+            end = int(parts[-1].positions.max()) + 1
+            parts = [p for p in parts if len(p.positions) and int(p.positions.max()) >= end - window]
+            whole = Cache.concat(parts)
+            if int(whole.positions.min()) < end - window:
+                whole = whole.select(end - window, end)
+        else:
+            whole = Cache.concat(parts)
         caches.append(whole)
     return SeqState(header, caches)
 
@@ -196,7 +202,8 @@ def _parse_cache(view: memoryview, offset: int) -> tuple[Cache, int]:
         ks.append(raw[offset : offset + cells * k_row].reshape(cells, k_row))
         offset += cells * k_row
         layouts.append((k_type, k_row))
-    layers, vs = [], []
+    layers: list[LayerLayout] = []
+    vs: list[npt.NDArray[np.uint8]] = []
     for k_type, k_row in layouts:
         if v_trans:
             v_type, v_elem, v_embd = struct.unpack_from("<iII", view, offset)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from blacksoil.core.errors import ConfigError
+from blacksoil.kvpool import KVPool
 from blacksoil.tokens.backends.embedded import EmbeddedEngine
 from blacksoil.tokens.backends.upstream import UpstreamEngine
 from blacksoil.tokens.config import EmbeddedReplicaConfig, ReplicaConfig, TokensConfig, UpstreamReplicaConfig
@@ -28,6 +29,9 @@ class ReplicaSpec:
     tokens: TokensConfig
     models_dir: Path
     progress: Progress | None = None
+    kv_pool: KVPool | None = None
+    """The instance's KV pool, for embedded replicas with ``kv_pool = true``."""
+    block_tokens: int = 256
 
 
 def _embedded(spec: ReplicaSpec) -> Engine:
@@ -36,7 +40,10 @@ def _embedded(spec: ReplicaSpec) -> Engine:
     path = Path(cfg.model_path).expanduser() if cfg.model_path else ensure_default_model(spec.models_dir, spec.progress)
     if not path.is_file():
         raise ConfigError(f"model_path {path} for replica {spec.name} does not exist")
-    return EmbeddedEngine(spec.name, spec.model, cfg, path)
+    if cfg.kv_pool and spec.kv_pool is None:
+        raise ConfigError(f"replica {spec.name} sets kv_pool = true, but this instance has no KV pool")
+    pool = spec.kv_pool if cfg.kv_pool else None
+    return EmbeddedEngine(spec.name, spec.model, cfg, path, pool, spec.block_tokens)
 
 
 def _upstream(spec: ReplicaSpec) -> Engine:

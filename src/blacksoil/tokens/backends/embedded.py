@@ -9,13 +9,15 @@ running one stops at its next token.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 from blacksoil.core.ids import new_id
+from blacksoil.kvpool import KVPool
 from blacksoil.tokens.config import EmbeddedReplicaConfig
 from blacksoil.tokens.engine import Engine
 from blacksoil.tokens.errors import (
@@ -41,6 +43,7 @@ try:
     import llama_cpp
     from llama_cpp import Llama
 
+    from blacksoil.kvpool.connectors.llama import LlamaConnector
     from blacksoil.tokens.backends.llama_worker import Job, LlamaWorker
 except ImportError as _exc:  # the optional [embedded] extra is not installed
     _IMPORT_ERROR: ImportError | None = _exc
@@ -52,7 +55,15 @@ DEFAULT_TOP_P = 0.95
 
 
 class EmbeddedEngine(Engine):
-    def __init__(self, name: str, pool_model: str, config: EmbeddedReplicaConfig, model_path: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        pool_model: str,
+        config: EmbeddedReplicaConfig,
+        model_path: Path,
+        kv_pool: KVPool | None = None,
+        block_tokens: int = 256,
+    ) -> None:
         if _IMPORT_ERROR is not None:
             raise UpstreamUnavailableError(
                 "the embedded engine needs llama-cpp-python, which is not installed: run `make up` "
@@ -62,7 +73,10 @@ class EmbeddedEngine(Engine):
         self.model = pool_model
         self.config = config
         self.model_path = model_path
-        self.worker = LlamaWorker(self._load, self._load_embedder if config.embeddings else None)
+        self.kv_pool = kv_pool
+        self.block_tokens = block_tokens
+        prefiller = self._connect if kv_pool is not None else None
+        self.worker = LlamaWorker(self._load, self._load_embedder if config.embeddings else None, prefiller)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -97,6 +111,13 @@ class EmbeddedEngine(Engine):
 
     def _load_embedder(self) -> Any:
         return Llama(**self._params(embedding=True), pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN)
+
+    def _connect(self, llm: Any) -> Callable[[list[int]], object]:
+        """The KV-pool connector's prefill, keyed by the weights' SHA-256 (computed once, on load)."""
+        assert self.kv_pool is not None
+        with self.model_path.open("rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+        return LlamaConnector(llm, self.kv_pool, self.block_tokens, f"sha256:{digest}").prefill
 
     # -- generation ----------------------------------------------------------------------------
 

@@ -48,10 +48,18 @@ class Job:
     enqueued_at: float = field(default_factory=time.perf_counter)
 
 
+Prefiller = Callable[[Any], Callable[[list[int]], object]]
+"""Given the loaded model, a function that evaluates a prompt (e.g. a KV-pool connector's prefill)."""
+
+
 class LlamaWorker:
-    def __init__(self, load: Callable[[], Any], load_embedder: Callable[[], Any] | None) -> None:
+    def __init__(
+        self, load: Callable[[], Any], load_embedder: Callable[[], Any] | None, prefiller: Prefiller | None = None
+    ) -> None:
         self._load = load
         self._load_embedder = load_embedder
+        self._make_prefill = prefiller
+        self._prefill: Callable[[list[int]], object] | None = None
         self._jobs: queue.Queue[Job | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="llama-worker", daemon=True)
         self._ready = threading.Event()
@@ -82,6 +90,8 @@ class LlamaWorker:
     def _run(self) -> None:
         try:
             self.llm = self._load()
+            if self._make_prefill is not None:
+                self._prefill = self._make_prefill(self.llm)
         except BaseException as exc:  # reported to start()
             self._load_error = exc
         self._ready.set()
@@ -105,7 +115,9 @@ class LlamaWorker:
         llm = self.llm
         vocab = llm._model.vocab
         llm.set_seed(job.seed if job.seed is not None else int(time.time_ns() & 0x7FFFFFFF))
-        if job.reproducible:
+        if self._prefill is not None:
+            self._prefill(job.tokens)  # then generate() below finds the prompt evaluated
+        elif job.reproducible:
             llm.reset()
         stops = StopMatcher(job.stops)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
