@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from blacksoil.kvpool import DiskTier, KVPool, MemoryTier
+from blacksoil.kvpool import DiskTier, KVPool, MemoryTier, block_keys
 from blacksoil.kvpool.policies import LRU
 from tests.conftest import HAVE_ENGINE
 
@@ -116,11 +116,13 @@ def test_another_model_or_layout_never_hits(llm: Any) -> None:
 def test_a_corrupt_block_is_recomputed_not_loaded(llm: Any, tmp_path: Path) -> None:
     tokens = prompt(llm, "tides", 200)
     pool = KVPool([DiskTier("disk", tmp_path, 1 << 30, LRU())])
-    _, expected, _ = run(LlamaConnector(llm, pool, BLOCK, MODEL_ID), tokens)
-    files = sorted(tmp_path.glob("*/*.blk"), key=lambda p: p.stat().st_mtime)
-    damaged = bytearray(files[1].read_bytes())
+    connector = LlamaConnector(llm, pool, BLOCK, MODEL_ID)
+    _, expected, _ = run(connector, tokens)
+    second = block_keys(tokens, BLOCK, connector.fingerprint)[1].hex()
+    path = tmp_path / second[:2] / f"{second}.blk"
+    damaged = bytearray(path.read_bytes())
     damaged[len(damaged) // 2] ^= 0xFF
-    files[1].write_bytes(bytes(damaged))  # the second block: the first one still restores
+    path.write_bytes(bytes(damaged))  # the second block: the first one still restores
     report, got, _ = run(LlamaConnector(llm, pool, BLOCK, MODEL_ID), tokens)
     assert report.restored_tokens == BLOCK
     assert got == expected
@@ -151,7 +153,7 @@ def test_a_replica_in_another_process_hits_on_blocks_this_one_computed(
     argv = [sys.executable, "-c", _REPLICA, str(model_path), str(tmp_path), str(BLOCK), MODEL_ID]
     done = subprocess.run([*argv, ",".join(map(str, tokens))], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip() == "4"
+    assert done.stdout.strip() == "4"  # whole blocks stored
     pool = KVPool([MemoryTier("memory", 1 << 30, LRU()), DiskTier("disk", tmp_path, 1 << 30, LRU())])
     report, got, _ = run(LlamaConnector(llm, pool, BLOCK, MODEL_ID), tokens)
     assert report.restored_tokens == 256

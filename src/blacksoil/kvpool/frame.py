@@ -22,10 +22,22 @@ def pack(payload: bytes) -> bytes:
 
 def unpack(data: bytes | memoryview) -> bytes | None:
     """The payload, or None when the header, the length or the checksum does not match."""
+    head = read_header(data[:HEADER_BYTES])
+    if head is None or len(data) - HEADER_BYTES != head[0]:
+        return None
+    payload = bytes(data[HEADER_BYTES:])
+    return payload if zlib.crc32(payload) == head[1] else None
+
+
+def read_header(data: bytes | memoryview) -> tuple[int, int] | None:
+    """(payload length, CRC-32) from a frame's header, or None if it is not one."""
     if len(data) < HEADER_BYTES:
         return None
     magic, version, length, crc = _HEADER.unpack_from(data)
-    if magic != MAGIC or version != VERSION or len(data) - HEADER_BYTES != length:
+    if magic != MAGIC or version != VERSION:
         return None
-    payload = bytes(data[HEADER_BYTES:])
-    return payload if zlib.crc32(payload) == crc else None
+    return length, crc
+
+
+def verify(payload: bytes, crc: int) -> bool:
+    return zlib.crc32(payload) == crc

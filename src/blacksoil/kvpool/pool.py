@@ -24,18 +24,13 @@ class KVPool:
 
     def lookup(self, keys: Sequence[bytes]) -> Match:
         """The longest run of leading blocks that some tier holds, and where each one is."""
-        where: list[str | None] = [None] * len(keys)
-        missing = list(range(len(keys)))
-        for tier in self.tiers:
-            if not missing:
-                break
-            held = tier.contains([keys[i] for i in missing])
-            for i, found in zip(missing, held, strict=True):
-                if found:
-                    where[i] = tier.name
-            missing = [i for i in missing if where[i] is None]
+        where = self._where(keys)
         n = next((i for i, w in enumerate(where) if w is None), len(keys))
         return Match(n, tuple(w for w in where[:n] if w is not None))
+
+    def contains(self, keys: Sequence[bytes]) -> list[bool]:
+        """For each key, whether any tier holds it."""
+        return [w is not None for w in self._where(keys)]
 
     def get(self, key: bytes) -> bytes | None:
         for depth, tier in enumerate(self.tiers):
@@ -66,6 +61,19 @@ class KVPool:
     def close(self) -> None:
         for tier in self.tiers:
             tier.close()
+
+    def _where(self, keys: Sequence[bytes]) -> list[str | None]:
+        """The fastest tier holding each key; each tier is asked once, for what faster ones lacked."""
+        where: list[str | None] = [None] * len(keys)
+        missing = list(range(len(keys)))
+        for tier in self.tiers:
+            if not missing:
+                break
+            for i, found in zip(missing, tier.contains([keys[i] for i in missing]), strict=True):
+                if found:
+                    where[i] = tier.name
+            missing = [i for i in missing if where[i] is None]
+        return where
 
     def _store(self, tier: Tier, key: bytes, payload: bytes, cost: float) -> None:
         self._demote(tier, tier.put(key, payload, cost))

@@ -14,6 +14,7 @@ block already in the pool is not stored again.
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,6 +51,11 @@ class LlamaConnector:
         self._ctx = ctx
         window = int(llama_cpp.llama_model_n_swa(llm._model.model))
         self.windows: list[int | None] = [None, window] if window > 0 else [None]
+        """Per cache in the state: None for a global cache, else its attention window."""
+        self._global = [i for i, w in enumerate(self.windows) if w is None]
+        self._windowed = [i for i, w in enumerate(self.windows) if w is not None]
+        self._span = -(-max((w or 0) for w in self.windows) // block_tokens)
+        """How many trailing blocks' windowed cells a restore needs."""
         flash = getattr(llm.context_params, "flash_attn", "?")
         layout = f"n_ctx={llm.n_ctx()} kv=default swa={window} flash_attn={flash}"
         self.fingerprint = fingerprint(model_id, f"llama-cpp-python {llama_cpp.__version__}", layout)
@@ -63,7 +69,7 @@ class LlamaConnector:
         llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(self._ctx), self.seq_id, -1, -1)
 
         started = time.perf_counter()
-        restored = self._restore(tokens, keys[: self.pool.lookup(keys[:usable]).blocks])
+        restored = self._restore(tokens, keys[: self._restorable(keys[:usable])])
         restore_s = time.perf_counter() - started
 
         compute_s = store_s = 0.0
@@ -76,40 +82,82 @@ class LlamaConnector:
             t1 = time.perf_counter()
             compute_s += t1 - t0
             if end % b == 0:
-                index = end // b - 1
-                if not self.pool.lookup([keys[index]]).blocks:
-                    self._store(keys[index], end - b, end)
-                    stored += 1
+                stored += self._store(keys[end // b - 1], end - b, end)
                 store_s += time.perf_counter() - t1
             position = end
         return Prefill(len(tokens), restored, len(tokens) - restored, stored, restore_s, compute_s, store_s)
 
-    def _restore(self, tokens: Sequence[int], keys: Sequence[bytes]) -> int:
-        blocks = []
-        for key in keys:
-            payload = self.pool.get(key)
-            if payload is None:  # evicted since the lookup, or failed its checksum
+    # -- internals -----------------------------------------------------------------------------
+
+    def _restorable(self, keys: Sequence[bytes]) -> int:
+        """How many leading blocks can be restored: their global cells, and the last ones' windowed."""
+        n = self.pool.lookup(keys).blocks
+        while n > 0 and self._windowed:
+            tail = [_window_key(k) for k in keys[max(0, n - self._span) : n]]
+            if self.pool.lookup(tail).blocks == len(tail):
                 break
-            blocks.append(state.decode_block(payload))
-        if not blocks:
-            return 0
-        blob = state.serialize(state.assemble(blocks, self.windows), self.seq_id)
+            n -= 1  # the windowed cells of a late block were evicted: restore a shorter prefix
+        return n
+
+    def _restore(self, tokens: Sequence[int], keys: Sequence[bytes]) -> int:
+        """Load the blocks of ``keys`` into the sequence; a block that fails to load shortens the prefix."""
+        while keys:
+            tail = range(max(0, len(keys) - self._span), len(keys))
+            global_parts = [self.pool.get(k) for k in keys]
+            window_parts = [self.pool.get(_window_key(keys[i])) for i in tail]
+            bad = [i for i, e in enumerate(global_parts) if e is None]
+            bad += [i for i, e in zip(tail, window_parts, strict=True) if e is None]
+            if bad:  # evicted since the lookup, or failed its checksum: restore what precedes it
+                keys = keys[: min(bad)]
+                continue
+            return self._load(tokens, keys, global_parts, window_parts)
+        return 0
+
+    def _load(
+        self,
+        tokens: Sequence[int],
+        keys: Sequence[bytes],
+        global_parts: list[bytes | None],
+        window_parts: list[bytes | None],
+    ) -> int:
+        parts: list[list[state.Cache]] = [[] for _ in self.windows]
+        header = b""
+        for indices, entries in ((self._global, global_parts), (self._windowed, window_parts)):
+            for entry in entries:
+                assert entry is not None
+                header, caches = state.decode_block(entry)
+                for i, cache in zip(indices, caches, strict=True):
+                    parts[i].append(cache)
+        blob = state.serialize(state.assemble(header, parts, self.windows), self.seq_id)
         buffer = (ctypes.c_uint8 * len(blob)).from_buffer_copy(blob)
         if llama_cpp.llama_state_seq_set_data(self._ctx, buffer, len(blob), self.seq_id) != len(blob):
             llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(self._ctx), self.seq_id, -1, -1)
             return 0
-        n = len(blocks) * self.block_tokens
+        n = len(keys) * self.block_tokens
         self.llm.input_ids[:n] = tokens[:n]
         self.llm.n_tokens = n
         return n
 
-    def _store(self, key: bytes, lo: int, hi: int) -> None:
+    def _store(self, key: bytes, lo: int, hi: int) -> int:
+        """Store the block's global and windowed cells, each unless the pool has it; 1 if anything was stored."""
+        wanted = [(k, idx) for k, idx in ((key, self._global), (_window_key(key), self._windowed)) if idx]
+        missing = [(k, idx) for (k, idx), held in zip(wanted, self.pool.contains([k for k, _ in wanted]), strict=True)
+                   if not held]  # fmt: skip
+        if not missing:
+            return 0
         seq = state.parse(self._read_state())
-        cells = [cache.select(lo, hi) for cache in seq.caches]
-        self.pool.put(key, state.encode_block(cells, seq.header), cost=float(hi))
+        for k, indices in missing:
+            cells = [seq.caches[i].select(lo, hi) for i in indices]
+            self.pool.put(k, state.encode_block(cells, seq.header), cost=float(hi - lo))
+        return 1
 
     def _read_state(self) -> bytes:
         size = llama_cpp.llama_state_seq_get_size(self._ctx, self.seq_id)
         buffer = (ctypes.c_uint8 * size)()
         written = llama_cpp.llama_state_seq_get_data(self._ctx, buffer, size, self.seq_id)
         return bytes(memoryview(buffer)[:written])
+
+
+def _window_key(key: bytes) -> bytes:
+    """The key of a block's windowed cells, derived from its own key."""
+    return hashlib.blake2b(key, digest_size=len(key), person=b"bskv-window").digest()

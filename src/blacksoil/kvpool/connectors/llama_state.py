@@ -17,7 +17,9 @@ attention (Gemma 3: 3 global layers, 15 local ones with a 512-token window) it h
 
 A block keeps, for each cache, the K and V of the cells whose positions fall in the block. The
 global cache of a prefix is every block's cells; the sliding-window cache is only the cells of
-its last ``window`` positions, which is what llama.cpp itself keeps. The parser checks that it
+its last ``window`` positions, which is what llama.cpp itself keeps, so the connector stores a
+block's global and windowed cells as two entries and reads the windowed ones of the last blocks
+only. The parser checks that it
 consumed the blob exactly, so a layout it does not know fails loudly instead of restoring garbage.
 """
 
@@ -163,20 +165,18 @@ def decode_block(payload: bytes) -> tuple[bytes, list[Cache]]:
     return bytes.fromhex(meta["header"]), caches
 
 
-def assemble(blocks: list[tuple[bytes, list[Cache]]], windows: list[int | None]) -> SeqState:
-    """The state of the prefix the blocks cover; ``windows[i]`` bounds cache i (None: every cell)."""
-    header = blocks[0][0]
+def assemble(header: bytes, parts: list[list[Cache]], windows: list[int | None]) -> SeqState:
+    """The state of a prefix from its blocks' cells: ``parts[i]`` are cache i's, in order.
+
+    A cache with a window keeps only the cells of its last ``window`` positions, as llama.cpp does.
+    """
     caches = []
-    for i, window in enumerate(windows):
-        parts = [b[1][i] for b in blocks]
-        if window is not None:  # only the blocks that reach into the last `window` positions
-            end = int(parts[-1].positions.max()) + 1
-            parts = [p for p in parts if len(p.positions) and int(p.positions.max()) >= end - window]
-            whole = Cache.concat(parts)
+    for cells, window in zip(parts, windows, strict=True):
+        whole = Cache.concat(cells)
+        if window is not None:
+            end = int(whole.positions.max()) + 1
             if int(whole.positions.min()) < end - window:
                 whole = whole.select(end - window, end)
-        else:
-            whole = Cache.concat(parts)
         caches.append(whole)
     return SeqState(header, caches)
 

@@ -41,11 +41,10 @@ class DiskTier(Tier):
         path = self._path(key)
         self.stats.lookups += 1
         try:
-            data = path.read_bytes()
+            payload = _read_frame(path)
         except FileNotFoundError:
             self._unindex(key)
             return None
-        payload = frame.unpack(data)
         if payload is None:
             self.stats.corrupt += 1
             with contextlib.suppress(FileNotFoundError):
@@ -58,7 +57,7 @@ class DiskTier(Tier):
             if key in self._sizes:
                 self.policy.touch(key)
             else:
-                self._index(key, len(data), 1.0)
+                self._index(key, len(payload) + frame.HEADER_BYTES, 1.0)
         return payload
 
     def put(self, key: bytes, payload: bytes, cost: float = 1.0) -> Evicted:
@@ -141,3 +140,14 @@ class DiskTier(Tier):
             if size is not None:
                 self._used -= size
                 self.policy.forget(key)
+
+
+def _read_frame(path: Path) -> bytes | None:
+    """The block's payload, read once from the file, or None if it is truncated, padded or corrupt."""
+    with path.open("rb") as f:
+        head = frame.read_header(f.read(frame.HEADER_BYTES))
+        if head is None:
+            return None
+        length, crc = head
+        payload = f.read(length + 1)  # one byte more than promised: a padded file is caught too
+    return payload if len(payload) == length and frame.verify(payload, crc) else None
