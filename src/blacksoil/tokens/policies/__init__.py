@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from blacksoil.core.errors import ConfigError
 from blacksoil.tokens.policies.base import BalancingPolicy, ReplicaView
+from blacksoil.tokens.policies.cache_aware import CacheAware
 from blacksoil.tokens.policies.least_loaded import LeastLoaded
 from blacksoil.tokens.policies.round_robin import RoundRobin
 
-POLICIES: dict[str, type[BalancingPolicy]] = {cls.name: cls for cls in (LeastLoaded, RoundRobin)}
+POLICIES: dict[str, type[BalancingPolicy]] = {cls.name: cls for cls in (LeastLoaded, RoundRobin, CacheAware)}
 
 
 def make_policy(name: str) -> BalancingPolicy:
