@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from blacksoil import __version__
+from blacksoil.cli_kvpool import kvpool_app
 from blacksoil.cli_router import router_app
 from blacksoil.cli_support import console, fail, load
 from blacksoil.config import BlacksoilConfig
@@ -29,6 +30,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 app.add_typer(router_app, name="router")
+app.add_typer(kvpool_app, name="kvpool")
 
 ConfigOpt = Annotated[
     Path | None,

@@ -20,6 +20,7 @@ from blacksoil.core.http import JSONBytesResponse, install_error_handlers
 from blacksoil.core.metrics import new_registry, render
 from blacksoil.kvpool import KVPool, build_pool
 from blacksoil.kvpool import api as kvpool_api
+from blacksoil.kvpool.metrics import PoolCollector
 from blacksoil.tokens import api as tokens_api
 from blacksoil.tokens.factory import build_gateway
 
@@ -78,6 +79,7 @@ def build_app(
     if gateway is not None:
         app.include_router(tokens_api.router(gateway))
     if kv_pool is not None:
+        registry.register(PoolCollector(kv_pool))
         app.include_router(kvpool_api.router(kv_pool, config.kvpool))
     return app
 

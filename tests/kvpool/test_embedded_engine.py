@@ -4,12 +4,15 @@ restored from the pool and answers exactly as it did the first time; the pool is
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from blacksoil.cli import app
 from blacksoil.config import BlacksoilConfig
 from blacksoil.core.errors import ConfigError
 from blacksoil.core.home import Home
@@ -66,3 +69,22 @@ def test_kv_pool_on_a_replica_needs_the_tokens_plane_pool(tmp_path: Path) -> Non
     replica = cfg.tokens.models[0].replicas[0]
     with pytest.raises(ConfigError, match="no KV pool"):
         make_engine(ReplicaSpec("gemma/0", "gemma", replica, cfg.tokens, tmp_path))
+
+
+def test_the_pool_shows_in_metrics_and_in_the_cli(server: str) -> None:
+    with httpx.Client(trust_env=False, timeout=30) as http:
+        metrics = http.get(server + "/metrics").text
+    assert 'blacksoil_kvpool_capacity_bytes{tier="memory"} 2.68435456e+08' in metrics
+    assert 'blacksoil_kvpool_lookups_total{tier="memory"}' in metrics
+    result = CliRunner().invoke(app, ["kvpool", "stats", "--url", server, "--json"])
+    assert result.exit_code == 0, result.output
+    view = json.loads(result.stdout)
+    assert view["block_tokens"] == 64 and view["tiers"][0]["tier"] == "memory"
+    table = CliRunner().invoke(app, ["kvpool", "stats", "--url", server])
+    assert table.exit_code == 0 and "memory" in table.stdout and "eviction lru" in table.stdout
+
+
+def test_kvpool_stats_says_when_the_instance_is_not_there() -> None:
+    result = CliRunner().invoke(app, ["kvpool", "stats", "--url", "http://127.0.0.1:9"])
+    assert result.exit_code == 2
+    assert "cannot reach the instance" in result.output
