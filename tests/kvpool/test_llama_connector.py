@@ -159,3 +159,31 @@ def test_a_replica_in_another_process_hits_on_blocks_this_one_computed(
     assert report.restored_tokens == 256
     _, expected, _ = run(LlamaConnector(llm, memory_pool(), BLOCK, MODEL_ID), tokens)
     assert got == expected
+
+
+SMALL_BLOCK = 32
+VARIED = [
+    "Write a haiku about rain on a tin roof.",
+    "def fibonacci(n):\n    if n < 2:\n        return n\n    return fibonacci(n - 1) + fibonacci(n - 2)\n" * 3,
+    "Translate into French: the cat sleeps on the warm windowsill while the kettle sings. " * 4,
+    "Q: What is the capital of Australia? A: Canberra. Q: And of Canada? A:" * 3,
+    "1, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377, 610, 987, " * 5,
+    "System: you are a careful assistant. Tools: search(query), fetch(url).\nUser: plan a trip to Lisbon.\n" * 3,
+    "The mitochondria is the powerhouse of the cell; ATP synthase turns a proton gradient into energy. " * 3,
+    "SELECT name, COUNT(*) FROM orders JOIN customers USING (customer_id) GROUP BY name ORDER BY 2 DESC;\n" * 4,
+]
+
+
+def test_greedy_output_is_identical_after_restores_over_many_prompts(llm: Any) -> None:
+    """Varied prompts (prose, code, numbers, dialogue), 32-token blocks, each restored after a cold run."""
+    restored_any = 0
+    for text in VARIED:
+        tokens = llm.tokenize(text.encode())[:160]
+        pool = memory_pool()
+        _, expected, expected_logits = run(LlamaConnector(llm, pool, SMALL_BLOCK, MODEL_ID), tokens)  # cold
+        report, got, logits = run(LlamaConnector(llm, pool, SMALL_BLOCK, MODEL_ID), tokens)
+        assert report.restored_tokens == ((len(tokens) - 1) // SMALL_BLOCK) * SMALL_BLOCK, text[:40]
+        assert got == expected, text[:40]
+        assert np.array_equal(logits, expected_logits), text[:40]
+        restored_any += report.restored_tokens > 0
+    assert restored_any >= len(VARIED) - 1  # all but prompts shorter than one block
