@@ -1,0 +1,1 @@
+"""Simulations that run the scheduler's own policies on recorded traces."""
