@@ -18,5 +18,5 @@ class BestFit(PlacementPolicy):
     def pick(self, cluster: Cluster, task: Task, feasible: np.ndarray) -> Choice:
         cpu_left = (cluster.cpu_free[feasible] - task.cpu_milli) / CPU_SCALE
         gpu_left = (idle_gpu(cluster.gpu_free[feasible]) - task.gpu_total_milli) / GPU_SCALE
-        node = self.best(-(0.5 * cpu_left + 0.5 * gpu_left), feasible)
+        node = int(feasible[self.best(-(0.5 * cpu_left + 0.5 * gpu_left), feasible)])
         return node, cluster.default_gpus(node, task)

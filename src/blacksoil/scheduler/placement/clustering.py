@@ -16,12 +16,12 @@ class Clustering(PlacementPolicy):
 
     def pick(self, cluster: Cluster, task: Task, feasible: np.ndarray) -> Choice:
         if task.num_gpu == 0:
-            return self.best(np.zeros(feasible.size), feasible), ()
+            return int(feasible[self.best(np.zeros(feasible.size), feasible)]), ()
         tag = affinity(task)
         base = np.empty(feasible.size)
         for i, node in enumerate(feasible):
             kinds = {k for k, n in cluster.tags[node].items() if n > 0}
             base[i] = 25.0 if not kinds else 75.0 if kinds == {tag} else 50.0 if tag in kinds else 0.0
         fill = 25 * (GPU_SCALE - idle_gpu(cluster.gpu_free[feasible])) / GPU_SCALE
-        node = self.best(base + fill, feasible)
+        node = int(feasible[self.best(base + fill, feasible)])
         return node, cluster.default_gpus(node, task)

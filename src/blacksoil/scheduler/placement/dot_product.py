@@ -17,5 +17,5 @@ class DotProduct(PlacementPolicy):
     def pick(self, cluster: Cluster, task: Task, feasible: np.ndarray) -> Choice:
         cpu = cluster.cpu_free[feasible] / CPU_SCALE * (task.cpu_milli / CPU_SCALE)
         gpu = idle_gpu(cluster.gpu_free[feasible]) / GPU_SCALE * (task.gpu_total_milli / GPU_SCALE)
-        node = self.best(-(cpu + gpu), feasible)
+        node = int(feasible[self.best(-(cpu + gpu), feasible)])
         return node, cluster.default_gpus(node, task)

@@ -14,7 +14,7 @@ class Packing(PlacementPolicy):
 
     def pick(self, cluster: Cluster, task: Task, feasible: np.ndarray) -> Choice:
         if task.num_gpu == 0:
-            return self.best(np.zeros(feasible.size), feasible), ()
+            return int(feasible[self.best(np.zeros(feasible.size), feasible)]), ()
         free = cluster.gpu_free[feasible]
         exists = free >= 0
         idle_gpus = (free == MILLI).sum(axis=1)
@@ -29,5 +29,5 @@ class Packing(PlacementPolicy):
             np.maximum(100 - shared_fit / 10 / 10, 50),  # a partly used GPU that fits: the fuller, the better
             np.where(used_node, np.maximum(50 - task.num_gpu, 33), np.maximum(33 - idle_gpus, 0)),
         )
-        node = self.best(score, feasible)
+        node = int(feasible[self.best(score, feasible)])
         return node, cluster.default_gpus(node, task)
