@@ -30,7 +30,6 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -73,7 +72,7 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
-    log(summary(result))
+    procs.log(summary(result))
 
 
 def make_tiers(scratch: Path, redis_url: str | None) -> dict[str, Callable[[], Tier]]:
@@ -220,7 +219,7 @@ def drop_page_cache() -> bool:
 def redis_server() -> Iterator[str | None]:
     binary = shutil.which("redis-server")
     if binary is None:
-        log("redis-server not installed: the Redis tier is skipped")
+        procs.log("redis-server not installed: the Redis tier is skipped")
         yield None
         return
     port = procs.free_port()
@@ -256,10 +255,6 @@ def summary(result: dict[str, Any]) -> str:
         if isinstance(v, dict):
             lines.append(f"{name}: " + ", ".join(f"{k} {x}" for k, x in v.items()))
     return "\n".join(lines)
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

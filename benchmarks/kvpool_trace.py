@@ -94,7 +94,7 @@ def main() -> None:
     started = time.perf_counter()
     with procs.bench_lock():
         trace = load_trace(args.trace, limit=3000 if args.quick else None)
-        log(f"{len(trace)} prompts from {args.trace}")
+        procs.log(f"{len(trace)} prompts from {args.trace}")
         model = PrefillModel(tps, args.restore_ms_per_block / 1000)
         result: dict[str, Any] = {
             "benchmark": "kvpool_trace",
@@ -111,7 +111,7 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
-    log(summary(result))
+    procs.log(summary(result))
 
 
 def prefill_speed(flag: float | None) -> tuple[float, str]:
@@ -158,14 +158,14 @@ def inputs(model: PrefillModel, tps_source: str, args: argparse.Namespace) -> di
 
 def capacity_curve(trace: Sequence[TraceRequest], capacities: Sequence[int]) -> dict[str, Any]:
     bound = infinite_bound(trace)
-    log(f"infinite cache: {bound.token_weighted:.2%} of prompt tokens")
+    procs.log(f"infinite cache: {bound.token_weighted:.2%} of prompt tokens")
     out: dict[str, Any] = {"infinite": bound.as_dict(), "by_policy": {}, "clairvoyant": {}}
     for cap in capacities:
         for name, (policy, cost) in VARIANTS.items():
             t = time.perf_counter()
             rate = hit_rate(trace, cap, policy, cost)
             out["by_policy"].setdefault(name, {})[str(cap)] = with_share(rate, bound, time.perf_counter() - t)
-            log(f"  {name} {cap / 1e6:g}M tokens: {rate.token_weighted:.2%}")
+            procs.log(f"  {name} {cap / 1e6:g}M tokens: {rate.token_weighted:.2%}")
         out["clairvoyant"][str(cap)] = with_share(clairvoyant(trace, cap), bound, None)
     return out
 
@@ -212,7 +212,7 @@ def shared_vs_local(trace: Sequence[TraceRequest], capacity: int, replicas: int)
     for policy in POLICIES:
         rates = local_vs_shared(trace, capacity, policy, replicas)
         out[policy] = {name: with_share(rate, bound, None) for name, rate in rates.items()}
-        log(f"  {policy}: local {rates['local'].token_weighted:.2%}, shared {rates['shared'].token_weighted:.2%}")
+        procs.log(f"  {policy}: local {rates['local'].token_weighted:.2%}, shared {rates['shared'].token_weighted:.2%}")
     return out
 
 
@@ -240,7 +240,7 @@ def routing(trace: Sequence[TraceRequest], model: PrefillModel, args: argparse.N
         "results": {r: run(r) for r in ("round_robin", "least_loaded", "cache_aware")},
         "least_loaded_shared_pool": {**shared_row, "pool_tokens": args.routing_tokens},
     }
-    log("  routers: " + ", ".join(f"{k} {v['ttft_mean_s']:.1f} s" for k, v in out["results"].items()))
+    procs.log("  routers: " + ", ".join(f"{k} {v['ttft_mean_s']:.1f} s" for k, v in out["results"].items()))
     weights = (0.0, 1.0) if args.quick else LOAD_WEIGHTS
     out["load_weight_sweep"] = {str(w): run("cache_aware", weight=w) for w in weights}
     if not args.quick:
@@ -309,10 +309,6 @@ def summary(result: dict[str, Any]) -> str:
     lines.append(f"goal cache-aware >= {t['goal']}x lower mean TTFT than RR: {t['value']}x -> {verdict[t['met']]}")
     lines.append(f"elapsed {result['elapsed_s']} s")
     return "\n".join(lines)
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

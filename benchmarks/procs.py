@@ -42,6 +42,11 @@ def bench_lock(path: str = LOCK_PATH) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def log(message: str) -> None:
+    """Progress and summaries go to stderr; stdout carries only the JSON result."""
+    print(message, file=sys.stderr, flush=True)
+
+
 def cores() -> list[int]:
     return sorted(os.sched_getaffinity(0))
 

@@ -78,14 +78,14 @@ def main() -> None:
         sets = load_sets()
         result: dict[str, Any] = {"machine": procs.machine(), "protocol": protocol(args, seeds), "benchmarks": {}}
         for name, (examples, out_tokens) in sets.items():
-            log(f"{name}: {len(examples)} prompts, {args.folds} folds x {len(seeds)} seeds")
+            procs.log(f"{name}: {len(examples)} prompts, {args.folds} folds x {len(seeds)} seeds")
             result["benchmarks"][name] = evaluate(name, examples, out_tokens, args.folds, seeds, args.c)
         everything = [ex for examples, _ in sets.values() for ex in examples]
         result["routing_time"] = routing_time(everything, samples=500 if args.quick else 3000)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
-    log(summary(result))
+    procs.log(summary(result))
 
 
 def load_sets() -> dict[str, tuple[list[labelled.LabelledPrompt], dict[str, dict[str, int]]]]:
@@ -147,7 +147,7 @@ def evaluate(
         for k, test in enumerate(parts):
             others = np.concatenate([part for j, part in enumerate(parts) if j != k])
             folds.append(fold_metrics(score, strong, weak, cost, test, others))
-        log(f"  seed {seed}: CPT(50%) " + ", ".join(f"{f['cpt50']:.3f}" for f in folds[-n_folds:]))
+        procs.log(f"  seed {seed}: CPT(50%) " + ", ".join(f"{f['cpt50']:.3f}" for f in folds[-n_folds:]))
     constant = curve(np.zeros(len(examples)), strong, weak)
     return {
         "prompts": len(examples),
@@ -273,10 +273,6 @@ def summary(result: dict[str, Any]) -> str:
     t = result["routing_time"]
     lines.append(f"\nrouting time: p50 {t['p50_ms']:.3f} ms, p99 {t['p99_ms']:.3f} ms (goal p50 <= 5 ms)")
     return "\n".join(lines)
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

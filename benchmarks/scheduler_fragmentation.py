@@ -76,12 +76,12 @@ def main() -> None:
                     seconds.append(time.perf_counter() - started)
                 rows[policy] = {**summarize(runs), "run_seconds": round(statistics.median(seconds), 2),
                                 "pods_per_run": runs[0].placed + runs[0].failed}  # fmt: skip
-                log(f"{name} {policy}: {rows[policy]}")
+                procs.log(f"{name} {policy}: {rows[policy]}")
             result["lists"][name] = {"pods": len(pods), "policies": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
-    log(summary(result))
+    procs.log(summary(result))
 
 
 def summary(result: dict[str, Any]) -> str:
@@ -93,10 +93,6 @@ def summary(result: dict[str, Any]) -> str:
             paper = PAPER_AT_100.get(policy) if name == "default" else None
             lines.append(f"| {name} | {policy} | {cells} | {f'{paper}%' if paper else '-'} | {r['run_seconds']} |")
     return "\n".join(lines)
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":
