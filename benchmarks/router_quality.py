@@ -42,7 +42,7 @@ import numpy as np
 
 import procs
 from blacksoil.tokens.config import RouterConfig
-from blacksoil.tokens.router import CatalogEntry, QualityPredictor, Router, RoutingInput
+from blacksoil.tokens.router import CatalogEntry, QualityPredictor, Router, RoutingInput, StaticStatus
 from blacksoil.tokens.router import dataset as labelled
 from blacksoil.tokens.router.evaluation import curve, routing_accuracy
 from blacksoil.tokens.types import ChatCompletionRequest, GenerationRequest
@@ -212,12 +212,13 @@ def routing_time(examples: list[labelled.LabelledPrompt], samples: int) -> dict[
     router = Router(RouterConfig(), catalog, predictor)
     config = router.config
     rng = np.random.default_rng(0)
+    healthy = StaticStatus()
     times = []
     for i in rng.choice(len(examples), size=samples):
         body = {"model": "auto", "messages": [{"role": "user", "content": examples[i].prompt}]}
         request = GenerationRequest("chat", ChatCompletionRequest.model_validate(body), body)
         started = time.perf_counter()
-        router.route(RoutingInput.from_request(request, config), lambda _: _Up())
+        router.route(RoutingInput.from_request(request, config), lambda _: healthy)
         times.append(time.perf_counter() - started)
     ms = np.array(times) * 1000
     return {
@@ -227,11 +228,6 @@ def routing_time(examples: list[labelled.LabelledPrompt], samples: int) -> dict[
         "mean_prompt_chars": round(float(np.mean([len(e.prompt) for e in examples])), 1),
         "goal_p50_ms": 5.0,
     }
-
-
-class _Up:
-    available = True
-    latency_s = None
 
 
 def spread(values: list[float]) -> dict[str, float]:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from blacksoil.tokens.config import ModelConfig, PriceConfig, RouterConfig, TokensConfig, UpstreamReplicaConfig
-from blacksoil.tokens.router import QualityPredictor, Router, RoutingInput, build_catalog
+from blacksoil.tokens.router import QualityPredictor, Router, RoutingInput, StaticStatus, build_catalog
 from blacksoil.tokens.router import dataset as labelled
 from blacksoil.tokens.types import ChatCompletionRequest, GenerationRequest
 
@@ -23,11 +23,6 @@ PROMPTS = [
     "A train leaves at 3:40 pm and travels 210 miles at 60 mph, stopping twice for 15 minutes. "
     "A second train leaves 45 minutes later at 75 mph. At what time does the second train pass the first?",
 ]
-
-
-class Up:
-    available = True
-    latency_s = None
 
 
 def model(name: str, quality_name: str, price: tuple[float, float], locality: str) -> ModelConfig:
@@ -61,7 +56,7 @@ def main() -> None:
         for strategy in ("auto:cost", "auto", "auto:performance", "auto:quality=0.9"):
             body = {"model": strategy, "messages": [{"role": "user", "content": prompt}]}
             request = GenerationRequest("chat", ChatCompletionRequest.model_validate(body), body)
-            route = router.route(RoutingInput.from_request(request, config.router), lambda _: Up())
+            route = router.route(RoutingInput.from_request(request, config.router), lambda _: StaticStatus())
             ranked = ", ".join(f"{c.name} (q={c.quality:.2f}, ${c.cost:.5f})" for c in route.candidates)
             print(f"  {strategy:<18} → {ranked}   [{route.seconds * 1000:.2f} ms]")
 

@@ -18,9 +18,11 @@ from blacksoil.cli_support import console, fail, load
 from blacksoil.core.errors import BlacksoilError
 from blacksoil.core.home import Home
 from blacksoil.tokens.factory import build_router, default_predictor_path
-from blacksoil.tokens.router import QualityPredictor, RoutingInput
+from blacksoil.tokens.router import QualityPredictor, RoutingInput, StaticStatus
 from blacksoil.tokens.router import dataset as labelled
 from blacksoil.tokens.types import ChatCompletionRequest, GenerationRequest
+
+HEALTHY = StaticStatus()
 
 router_app = typer.Typer(help="Train the model router's quality predictor; explain routing decisions.")
 
@@ -75,7 +77,7 @@ def explain(
         params = ChatCompletionRequest.model_validate(body)
         meta = {"sensitive": sensitive, "tenant": tenant}
         request = GenerationRequest("chat", params, body, meta=meta)
-        route = router.route(RoutingInput.from_request(request, cfg.tokens.router), lambda _: _Healthy())
+        route = router.route(RoutingInput.from_request(request, cfg.tokens.router), lambda _: HEALTHY)
     except BlacksoilError as exc:
         fail(exc.message)
     rows = [
@@ -97,11 +99,6 @@ def explain(
             str(row.get("excluded", "")),
         )
     Console().print(table)
-
-
-class _Healthy:
-    available = True
-    latency_s = None
 
 
 def _report(predictor: QualityPredictor, test: list[labelled.LabelledPrompt]) -> None:

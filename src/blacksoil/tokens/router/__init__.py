@@ -7,7 +7,7 @@
 * :mod:`evaluation` — RouteLLM's metrics (APGR, CPT) on held-out labelled prompts.
 """
 
-from blacksoil.tokens.router.catalog import CatalogEntry, ModelStatus, build_catalog
+from blacksoil.tokens.router.catalog import CatalogEntry, ModelStatus, StaticStatus, build_catalog
 from blacksoil.tokens.router.dataset import LabelledPrompt
 from blacksoil.tokens.router.predictor import QualityPredictor
 from blacksoil.tokens.router.request import RoutingInput, RoutingOptions, is_auto
@@ -24,6 +24,7 @@ __all__ = [
     "Router",
     "RoutingInput",
     "RoutingOptions",
+    "StaticStatus",
     "build_catalog",
     "is_auto",
 ]

@@ -28,6 +28,15 @@ class ModelStatus(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class StaticStatus:
+    """A fixed :class:`ModelStatus`: for routing offline (``router explain``, benchmarks), where no
+    pool is running; by default every model counts as healthy."""
+
+    available: bool = True
+    latency_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CatalogEntry:
     name: str
     input_price: float
